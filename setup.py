@@ -1,0 +1,51 @@
+"""Packaging for system-tables-monitor: one wheel, console entry point ``stm``."""
+
+from pathlib import Path
+
+from setuptools import setup
+
+HERE = Path(__file__).parent
+VERSION = (HERE / "stm" / "VERSION").read_text().strip()
+
+setup(
+    name="system-tables-monitor",
+    version=VERSION,
+    description="Cost, usage and activity monitoring for Databricks system tables across workspaces and accounts",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=[
+        "stm",
+        "stm.store",
+        "stm.simulate",
+        "stm.conf",
+        "streaming",
+        "batch",
+        "deploy",
+    ],
+    package_dir={"stm.conf": "conf"},
+    package_data={"stm": ["VERSION"], "stm.conf": ["*.yml"]},
+    # Databricks Runtime ships pyspark and delta-spark: the base install must not pull them in.
+    install_requires=[
+        "pyyaml>=6",
+        "databricks-sdk>=0.162,<0.200",
+    ],
+    extras_require={
+        "local": [
+            "pyspark>=4.3,<4.4",
+            "deltalake>=1.6,<1.7",
+            "pyarrow>=20",
+            "pandas>=2.2,<3",
+            "psutil>=5.9",
+        ],
+        "dev": [
+            "pytest>=8",
+            "ruff>=0.15",
+            "mypy>=1.15",
+            "types-pyyaml",
+            "sqlglot>=30",
+        ],
+    },
+    entry_points={"console_scripts": ["stm=stm.cli:entry"]},
+)

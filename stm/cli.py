@@ -1,0 +1,87 @@
+"""The one console entry point: ``stm <command>``. Each command lives in its own module with ``register``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from stm import __version__
+from stm.errors import StmError, UsageError
+
+# command name -> module that defines ``register(subparsers, parent)``; the module sets ``func`` on its parser.
+COMMANDS: dict[str, str] = {
+}
+
+log = logging.getLogger(__name__)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises ``UsageError`` (exit 2, one line) instead of printing usage and exiting."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def common_options() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "--lake-root",
+        type=Path,
+        default=os.environ.get("STM_LAKE_ROOT") or None,
+        help="local lake directory (default: $STM_LAKE_ROOT); catalog.schema.table maps to DIR/catalog/schema/table",
+    )
+    parent.add_argument("--config", type=Path, default=None, help="YAML overlay merged onto the packaged conf/")
+    parent.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="stm", description="Databricks system tables monitor: streams, batch jobs, deploy.")
+    parser.add_argument("--version", action="version", version=f"stm {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    parent = common_options()
+    for module_name in COMMANDS.values():
+        module = importlib.import_module(module_name)
+        module.register(sub, parent)
+    return parser
+
+
+def setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    for noisy in ("py4j", "pyspark"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``stm``; returns the exit code (0 ok, 1 a job failed, 2 bad usage or config)."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(args_list)
+        if not getattr(args, "func", None):
+            names = ", ".join(sorted(COMMANDS))
+            raise UsageError(f"stm: a command is required; valid commands: {names}")
+        setup_logging(getattr(args, "verbose", False))
+        code: int = args.func(args)
+        return code
+    except StmError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def entry() -> None:
+    """Console script entry point."""
+    sys.exit(main())

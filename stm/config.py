@@ -1,0 +1,190 @@
+"""The product configuration: packaged YAML in ``conf/`` plus an optional user overlay, validated at load."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from stm.errors import ConfigError, InvalidIdentifier
+from stm.names import check_identifier
+from stm.specs import JobSpec, ShareSpec, TargetSpec
+from stm.specs import validate as validate_specs
+from stm.typed import deep_merge, load_dataclass
+
+CONF_FILES = ("defaults.yml", "catalog.yml", "jobs.yml", "environments.yml", "shares.yml")
+TRIGGER_RE = re.compile(r"^processingTime=(\d+) (second|seconds|minute|minutes|hour|hours)$")
+TRIGGER_ALLOWED = "'availableNow' or 'processingTime=<N> seconds|minutes|hours'"
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    catalog: str = "monitoring"
+    schema: str = "workspace_usage"
+
+
+@dataclass(frozen=True)
+class StreamingConfig:
+    trigger: str = "processingTime=5 minutes"
+    skip_change_commits: bool = True
+    max_files_per_trigger: int = 1000
+
+
+@dataclass(frozen=True)
+class LocalConfig:
+    shuffle_partitions: int = 2
+    driver_memory: str = "2g"
+
+
+@dataclass(frozen=True)
+class OptimizeSpec:
+    zorder_by: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One target table of the catalog and how it is fed."""
+
+    source: str
+    mode: Literal["stream", "snapshot", "watermark"]
+    keys: list[str]
+    merge: Literal["insert_only", "upsert"]
+    why: str
+    layer: Literal["bronze", "silver", "gold"] = "bronze"
+    order_by: str | None = None
+    watermark: str | None = None
+    optimize: OptimizeSpec = field(default_factory=OptimizeSpec)
+    vacuum_retain_hours: int = 168
+
+    @property
+    def source_schema(self) -> str:
+        return self.source.split(".")[0]
+
+
+@dataclass(frozen=True)
+class Config:
+    version: int
+    engine: Literal["local", "databricks"] = "local"
+    system_catalog: str = "system"
+    output: OutputConfig = field(default_factory=OutputConfig)
+    streaming: StreamingConfig = field(default_factory=StreamingConfig)
+    local: LocalConfig = field(default_factory=LocalConfig)
+    tables: dict[str, TableSpec] = field(default_factory=dict)
+    jobs: dict[str, JobSpec] = field(default_factory=dict)
+    targets: dict[str, TargetSpec] = field(default_factory=dict)
+    shares: dict[str, ShareSpec] = field(default_factory=dict)
+
+    def table(self, name: str) -> TableSpec:
+        if name not in self.tables:
+            raise ConfigError("tables", f"no table {name!r}; declared: {', '.join(sorted(self.tables))}")
+        return self.tables[name]
+
+    def output_name(self, table: str) -> str:
+        return f"{self.output.catalog}.{self.output.schema}.{table}"
+
+    def source_name(self, spec: TableSpec) -> str:
+        return f"{self.system_catalog}.{spec.source}"
+
+    def tables_in_mode(self, *modes: str) -> list[str]:
+        return [name for name, spec in self.tables.items() if spec.mode in modes]
+
+
+def parse_trigger(value: str, path: str = "streaming.trigger") -> dict[str, Any]:
+    """Turn a trigger string into ``DataStreamWriter.trigger`` keyword arguments."""
+    if value == "availableNow":
+        return {"availableNow": True}
+    m = TRIGGER_RE.match(value or "")
+    if not m or int(m.group(1)) <= 0:
+        raise ConfigError(path, f"got {value!r}, allowed: {TRIGGER_ALLOWED}")
+    return {"processingTime": f"{int(m.group(1))} {m.group(2)}"}
+
+
+def _validate(cfg: Config) -> None:
+    for path, name in (
+        ("system_catalog", cfg.system_catalog),
+        ("output.catalog", cfg.output.catalog),
+        ("output.schema", cfg.output.schema),
+    ):
+        _ident(name, path)
+    parse_trigger(cfg.streaming.trigger)
+    if cfg.streaming.max_files_per_trigger < 1:
+        raise ConfigError("streaming.max_files_per_trigger", "must be a positive integer")
+    if cfg.local.shuffle_partitions < 1:
+        raise ConfigError("local.shuffle_partitions", "must be a positive integer")
+    for name, spec in cfg.tables.items():
+        base = f"tables.{name}"
+        _ident(name, base)
+        parts = spec.source.split(".")
+        if len(parts) != 2:
+            raise ConfigError(f"{base}.source", f"got {spec.source!r}, expected <system schema>.<table>")
+        for part in parts:
+            _ident(part, f"{base}.source")
+        if not spec.keys:
+            raise ConfigError(f"{base}.keys", "at least one key column is required")
+        for i, key in enumerate(spec.keys):
+            _ident(key, f"{base}.keys[{i}]")
+        for i, col in enumerate(spec.optimize.zorder_by):
+            _ident(col, f"{base}.optimize.zorder_by[{i}]")
+        for attr in ("order_by", "watermark"):
+            if getattr(spec, attr) is not None:
+                _ident(getattr(spec, attr), f"{base}.{attr}")
+        if spec.mode == "watermark" and spec.watermark is None:
+            raise ConfigError(f"{base}.watermark", "is required when mode is 'watermark'")
+        if spec.mode == "stream" and spec.merge != "insert_only":
+            raise ConfigError(
+                f"{base}.merge",
+                "streamed sources are append-only: use 'insert_only' so downstream streams see no change commits",
+            )
+        if spec.vacuum_retain_hours < 168:
+            raise ConfigError(f"{base}.vacuum_retain_hours", "must be at least 168 (7 days)")
+    validate_specs(cfg)
+
+
+def _ident(value: str, path: str) -> None:
+    try:
+        check_identifier(value)
+    except InvalidIdentifier as exc:
+        raise ConfigError(path, str(exc)) from None
+
+
+def _read_yaml(text: str, origin: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(origin, f"not valid YAML: {str(exc).splitlines()[0]}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(origin, "the top level must be a mapping")
+    return data
+
+
+def packaged_tree() -> dict[str, Any]:
+    """The merged YAML tree of the packaged ``conf/`` files."""
+    tree: dict[str, Any] = {}
+    root = resources.files("stm.conf")
+    for name in CONF_FILES:
+        tree = deep_merge(tree, _read_yaml(root.joinpath(name).read_text(encoding="utf-8"), name))
+    return tree
+
+
+def load_config(overlay: str | os.PathLike[str] | None = None, extra: dict[str, Any] | None = None) -> Config:
+    """Load packaged defaults, merge the overlay file (``--config``) and ``extra``, validate, return."""
+    tree = packaged_tree()
+    if overlay is not None:
+        path = Path(overlay)
+        if not path.is_file():
+            raise ConfigError("--config", f"file {str(path)!r} does not exist")
+        tree = deep_merge(tree, _read_yaml(path.read_text(encoding="utf-8"), str(path)))
+    if extra:
+        tree = deep_merge(tree, extra)
+    cfg = load_dataclass(Config, tree, "")
+    if cfg.version != 1:
+        raise ConfigError("version", f"got {cfg.version!r}, allowed: 1")
+    _validate(cfg)
+    return cfg

@@ -1,0 +1,38 @@
+"""Validation and quoting of every name that reaches SQL or a file path."""
+
+from __future__ import annotations
+
+import re
+
+from stm.errors import InvalidIdentifier
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
+ALLOWED = "letters, digits and underscores, starting with a letter or underscore, at most 255 characters"
+
+
+def check_identifier(name: object, what: str = "name") -> str:
+    """Return ``name`` if it is a plain identifier, else raise ``InvalidIdentifier`` naming ``what``."""
+    if not isinstance(name, str) or not _IDENT.match(name):
+        raise InvalidIdentifier(f"invalid {what} {name!r}: use {ALLOWED}")
+    return name
+
+
+def quote(name: str) -> str:
+    """Quote one validated identifier for Databricks SQL."""
+    return "`" + check_identifier(name).replace("`", "``") + "`"
+
+
+def split_table_name(full_name: object, what: str = "table name") -> tuple[str, str, str]:
+    """Split and validate ``catalog.schema.table``."""
+    if not isinstance(full_name, str):
+        raise InvalidIdentifier(f"invalid {what} {full_name!r}: expected catalog.schema.table")
+    parts = full_name.split(".")
+    if len(parts) != 3:
+        raise InvalidIdentifier(f"invalid {what} {full_name!r}: expected catalog.schema.table")
+    catalog, schema, table = (check_identifier(p, what) for p in parts)
+    return catalog, schema, table
+
+
+def quote_table(full_name: str) -> str:
+    """Quote ``catalog.schema.table`` part by part."""
+    return ".".join(quote(p) for p in split_table_name(full_name))
