@@ -42,6 +42,11 @@ class LocalConfig:
 
 
 @dataclass(frozen=True)
+class DatabricksConfig:
+    checkpoint_root: str = "/Volumes/monitoring/workspace_usage/checkpoints"
+
+
+@dataclass(frozen=True)
 class OptimizeSpec:
     zorder_by: list[str] = field(default_factory=list)
 
@@ -74,6 +79,7 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
     streaming: StreamingConfig = field(default_factory=StreamingConfig)
     local: LocalConfig = field(default_factory=LocalConfig)
+    databricks: DatabricksConfig = field(default_factory=DatabricksConfig)
     tables: dict[str, TableSpec] = field(default_factory=dict)
     jobs: dict[str, JobSpec] = field(default_factory=dict)
     targets: dict[str, TargetSpec] = field(default_factory=dict)

@@ -1,0 +1,47 @@
+"""Building the Spark session: the one place (besides test fixtures) that calls ``SparkSession.builder``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from stm.config import Config
+
+log = logging.getLogger(__name__)
+
+
+def local_session(cfg: Config, app_name: str = "stm") -> SparkSession:
+    """A ``local[2]`` session configured for the local engine, with the ``stm_delta`` source registered."""
+    # Spark's Python workers must run this interpreter (it has deltalake and pyarrow), not the system python3.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession
+
+    spark = (
+        SparkSession.builder.master("local[2]")
+        .appName(app_name)
+        .config("spark.driver.memory", cfg.local.driver_memory)
+        .config("spark.sql.shuffle.partitions", str(cfg.local.shuffle_partitions))
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.streaming.stopGracefullyOnShutdown", "true")
+        .config("spark.sql.parquet.enableVectorizedReader", "true")
+        .config("spark.driver.extraJavaOptions", "-Dlog4j2.level=WARN")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    register_sources(spark)
+    return spark
+
+
+def register_sources(spark: SparkSession) -> None:
+    from stm.store.delta_source import DeltaSource
+
+    spark.dataSource.register(DeltaSource)

@@ -1,0 +1,32 @@
+"""Make Arrow data match a target schema: missing columns (added to the table later) become nulls."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+
+def _conform_array(arr: pa.Array, target: pa.DataType) -> pa.Array:
+    if pa.types.is_struct(target) and pa.types.is_struct(arr.type):
+        children = []
+        for field in target:
+            idx = arr.type.get_field_index(field.name)
+            if idx < 0:
+                children.append(pa.nulls(len(arr), field.type))
+            else:
+                children.append(_conform_array(arr.field(idx), field.type))
+        return pa.StructArray.from_arrays(children, fields=list(target), mask=arr.is_null())
+    if arr.type.equals(target):
+        return arr
+    return arr.cast(target)
+
+
+def conform(batch: pa.RecordBatch, target: pa.Schema) -> pa.RecordBatch:
+    """``batch`` with exactly ``target``'s columns, in its order and types."""
+    columns = []
+    for field in target:
+        idx = batch.schema.get_field_index(field.name)
+        if idx < 0:
+            columns.append(pa.nulls(batch.num_rows, field.type))
+        else:
+            columns.append(_conform_array(batch.column(idx), field.type))
+    return pa.RecordBatch.from_arrays(columns, schema=target)

@@ -1,0 +1,89 @@
+"""The engine seam: the only interface that knows whether tables live in Unity Catalog or under a local root."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from stm.errors import UsageError
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+MIN_VACUUM_HOURS = 168
+
+
+@dataclass(frozen=True)
+class Txn:
+    """An idempotent-write marker: (app id, monotonically increasing version), e.g. (query id, batch id)."""
+
+    app_id: str
+    version: int
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    rows_in: int
+    inserted: int
+    updated: int
+    replay_skipped: bool = False
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    skip_change_commits: bool = True
+    starting_version: int | None = None
+    starting_timestamp: str | None = None
+    max_files_per_trigger: int | None = None
+
+
+def check_vacuum_retention(retain_hours: int, allow_short_retention: bool) -> None:
+    if retain_hours < 0:
+        raise UsageError(f"vacuum retention {retain_hours} h: must be zero or more hours")
+    if retain_hours < MIN_VACUUM_HOURS and not allow_short_retention:
+        raise UsageError(
+            f"vacuum retention {retain_hours} h is below {MIN_VACUUM_HOURS} h, which can break running streams "
+            "and time travel; pass the explicit override to allow it"
+        )
+
+
+class TableStore(ABC):
+    """Read, stream, merge, overwrite, optimize, vacuum and inspect tables named ``catalog.schema.table``."""
+
+    def __init__(self, spark: SparkSession) -> None:
+        self.spark = spark
+
+    @abstractmethod
+    def exists(self, name: str) -> bool: ...
+
+    @abstractmethod
+    def read(self, name: str) -> DataFrame: ...
+
+    @abstractmethod
+    def read_stream(self, name: str, options: StreamOptions) -> DataFrame: ...
+
+    @abstractmethod
+    def batch_rows(self, name: str, batch: DataFrame) -> DataFrame:
+        """The rows of one micro-batch of ``read_stream(name)`` (an adapter may stream file lists instead)."""
+
+    @abstractmethod
+    def merge(
+        self, name: str, df: DataFrame, keys: list[str], *, insert_only: bool, txn: Txn | None = None
+    ) -> MergeResult:
+        """Upsert ``df`` by ``keys`` (insert-only: matched rows are left alone); creates the table if missing."""
+
+    @abstractmethod
+    def overwrite(self, name: str, df: DataFrame, *, txn: Txn | None = None) -> int: ...
+
+    @abstractmethod
+    def optimize(self, name: str, zorder_by: list[str]) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def vacuum(self, name: str, retain_hours: int, *, allow_short_retention: bool = False) -> int: ...
+
+    @abstractmethod
+    def version(self, name: str) -> int | None: ...
+
+    @abstractmethod
+    def history(self, name: str) -> list[dict[str, Any]]: ...

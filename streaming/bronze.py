@@ -1,0 +1,31 @@
+"""Pure bronze transforms: DataFrame in, DataFrame out. No reads or writes here."""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+AUDIT_COLUMNS = ("_ingested_at", "_batch_id")
+
+
+def with_audit_columns(df: DataFrame, batch_id: int) -> DataFrame:
+    """Stamp rows with when they were ingested and by which micro-batch (or batch run)."""
+    return df.withColumn("_ingested_at", F.current_timestamp()).withColumn("_batch_id", F.lit(batch_id).cast("long"))
+
+
+def latest_per_key(df: DataFrame, keys: list[str], order_by: str | None) -> DataFrame:
+    """One row per key: the one with the greatest ``order_by`` (ties and ``None``: any one of equal rows)."""
+    order: list[Column] = [F.col(order_by).desc_nulls_last()] if order_by else [F.lit(0)]
+    window = Window.partitionBy(*[F.col(k) for k in keys]).orderBy(*order)
+    return df.withColumn("_rn", F.row_number().over(window)).where(F.col("_rn") == 1).drop("_rn")
+
+
+def row_hash(df: DataFrame, exclude: tuple[str, ...] = AUDIT_COLUMNS) -> DataFrame:
+    """Add ``_row_hash``: a digest of every source column, to write only rows that changed."""
+    cols = [c for c in df.columns if c not in exclude and c != "_row_hash"]
+    return df.withColumn("_row_hash", F.sha2(F.to_json(F.struct(*[F.col(c) for c in cols])), 256))
+
+
+def bronze_batch(df: DataFrame, keys: list[str], order_by: str | None, batch_id: int) -> DataFrame:
+    """The bronze transform of one micro-batch: dedupe by key (latest wins), then audit columns."""
+    return with_audit_columns(latest_per_key(df, keys, order_by), batch_id)

@@ -1,0 +1,67 @@
+"""``stm stream APP... | --all [--trigger T]``: run streaming apps in one Spark session."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from types import FrameType
+from typing import Any
+
+from stm.config import load_config, parse_trigger
+from stm.engine import open_engine
+from stm.store.base import StreamOptions
+from streaming.apps import resolve_apps
+from streaming.checkpoints import Checkpoints
+from streaming.runner import StreamRunner, summary_table
+
+
+def register(sub: Any, parent: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "stream",
+        parents=[parent],
+        help="run streaming apps (bronze ingestion from system tables)",
+        description="Run streaming apps in one Spark session. Ctrl-C or SIGTERM lets running micro-batches "
+        "finish, then stops; nothing is lost, the next start resumes from the checkpoint.",
+    )
+    p.add_argument("apps", nargs="*", metavar="APP", help="app names (the stream targets of conf/catalog.yml)")
+    p.add_argument("--all", action="store_true", dest="all_apps", help="run every streaming app")
+    p.add_argument(
+        "--trigger",
+        default=None,
+        help="'availableNow' (process what is there, then exit) or 'processingTime=5 minutes' "
+        "(long-lived; default from conf streaming.trigger)",
+    )
+    p.add_argument("--max-files-per-trigger", type=int, default=None, help="bound each micro-batch")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    trigger = parse_trigger(args.trigger or cfg.streaming.trigger, "--trigger" if args.trigger else "streaming.trigger")
+    apps = resolve_apps(cfg, args.apps, args.all_apps)
+    max_files = args.max_files_per_trigger or cfg.streaming.max_files_per_trigger
+    if max_files < 1:
+        from stm.errors import UsageError
+
+        raise UsageError(f"--max-files-per-trigger {max_files}: must be a positive integer")
+    engine = open_engine(cfg, args.lake_root, "stm-stream")
+    runner = StreamRunner(
+        engine.spark,
+        engine.store,
+        Checkpoints(engine.checkpoint_root),
+        StreamOptions(skip_change_commits=cfg.streaming.skip_change_commits, max_files_per_trigger=max_files),
+        trigger,
+    )
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        runner.stop_event.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        stats = runner.run(apps)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    print(summary_table(stats), file=sys.stdout)
+    return 1 if any(s.status == "failed" for s in stats.values()) else 0

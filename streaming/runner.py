@@ -1,0 +1,138 @@
+"""Run streaming apps in one Spark session: start, watch, stop cleanly on a signal, summarize."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from typing import Any
+
+from pyspark.errors import StreamingQueryException
+from pyspark.sql import SparkSession
+from pyspark.sql.streaming import StreamingQuery
+
+from stm.store.base import StreamOptions, TableStore
+from streaming.apps import App, AppStats, BronzeSink
+from streaming.checkpoints import Checkpoints
+
+log = logging.getLogger(__name__)
+GRACE_SECONDS = 120.0
+POLL_SECONDS = 1
+
+
+def _error_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    for line in text:
+        if "Error" in line or "error" in line:
+            return line.strip()[:400]
+    return (text[0] if text else type(exc).__name__)[:400]
+
+
+def stop_gracefully(query: StreamingQuery, grace_seconds: float = GRACE_SECONDS) -> None:
+    """Let the running micro-batch finish (up to ``grace_seconds``), then stop the query."""
+    deadline = time.monotonic() + grace_seconds
+    while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    query.stop()
+
+
+class StreamRunner:
+    """Starts each app's query with its checkpoint and lock, waits, and records per-app statistics."""
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        store: TableStore,
+        checkpoints: Checkpoints,
+        base_options: StreamOptions,
+        trigger: dict[str, Any],
+    ) -> None:
+        self.spark = spark
+        self.store = store
+        self.checkpoints = checkpoints
+        self.base_options = base_options
+        self.trigger = trigger
+        self.stats: dict[str, AppStats] = {}
+        self.stop_event = threading.Event()
+
+    def _start(self, app: App, stack: contextlib.ExitStack) -> StreamingQuery | None:
+        stats = self.stats[app.name]
+        if not self.store.exists(app.source):
+            stats.status = "skipped"
+            stats.detail = f"source {app.source} missing: enable system schema '{app.spec.source_schema}'"
+            log.warning("app %s skipped: %s", app.name, stats.detail)
+            return None
+        stack.enter_context(self.checkpoints.running(app.name))
+        location = self.checkpoints.location(app.name)
+        fresh = not (location / "offsets").exists()
+        options = self.checkpoints.start_options(app.name, self.base_options) if fresh else self.base_options
+        sink = BronzeSink(app, self.store, location, stats=stats)
+        query = (
+            self.store.read_stream(app.source, options)
+            .writeStream.queryName(app.name)
+            .foreachBatch(sink)
+            .option("checkpointLocation", str(location))
+            .trigger(**self.trigger)
+            .start()
+        )
+        stats.status = "running"
+        log.info("app %s started (checkpoint %s%s)", app.name, location, ", new" if fresh else "")
+        return query
+
+    def run(self, apps: list[App]) -> dict[str, AppStats]:
+        self.stats = {app.name: AppStats() for app in apps}
+        queries: dict[str, StreamingQuery] = {}
+        with contextlib.ExitStack() as stack:
+            try:
+                for app in apps:
+                    query = self._start(app, stack)
+                    if query is not None:
+                        queries[app.name] = query
+                self._wait(queries)
+            finally:
+                for name, query in queries.items():
+                    if query.isActive:
+                        stop_gracefully(query)
+                    self._finish(name, query)
+        return self.stats
+
+    def _wait(self, queries: dict[str, StreamingQuery]) -> None:
+        available_now = bool(self.trigger.get("availableNow"))
+        while not self.stop_event.is_set():
+            active = [q for q in queries.values() if q.isActive]
+            failed = [q for q in queries.values() if not q.isActive and q.exception() is not None]
+            if failed and not available_now:
+                log.error("app %s failed; stopping the others so the job can restart them", failed[0].name)
+                return
+            if not active:
+                return
+            with contextlib.suppress(StreamingQueryException):
+                active[0].awaitTermination(POLL_SECONDS)  # returns as soon as that query ends
+        log.info("stop requested: letting running micro-batches finish")
+
+    def _finish(self, name: str, query: StreamingQuery) -> None:
+        stats = self.stats[name]
+        error: StreamingQueryException | None = query.exception()
+        if error is not None:
+            stats.status = "failed"
+            stats.detail = _error_line(error)
+            log.error("app %s failed: %s", name, stats.detail)
+        elif stats.status == "running":
+            stats.status = "ok" if not self.stop_event.is_set() else "stopped"
+
+
+def summary_table(stats: dict[str, AppStats]) -> str:
+    """A plain-text table of each app's outcome."""
+    header = ("app", "status", "batches", "rows_in", "rows_out", "seconds", "detail")
+    rows = [
+        (name, s.status, str(s.batches), str(s.rows_in), str(s.rows_written), f"{s.seconds:.1f}", s.detail)
+        for name, s in stats.items()
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    lines = []
+    for r in [header, *rows]:
+        lines.append(
+            "  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + ("  " + r[-1] if r[-1] else "")
+        )
+    return "\n".join(lines)
