@@ -5,27 +5,245 @@ Pure data: read by the batch runner, the deploy script and the sharing endpoint.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from stm.errors import ConfigError, InvalidIdentifier
+from stm.names import check_identifier
 
 if TYPE_CHECKING:
     from stm.config import Config
 
+TRIGGER_PLACEHOLDER = "{trigger}"
+SHARING_ID_RE = re.compile(r"^[a-z0-9-]+:[a-z0-9-]+:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+SHARING_ID_FORM = "<cloud>:<region>:<metastore uuid>, e.g. aws:us-west-2:19a85dee-54bc-43a2-87ab-023d0ec16013"
+LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_CRON_FIELD = re.compile(r"^[0-9A-Z*?/,#LW-]+$")
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One ``python_wheel_task``: the ``stm`` arguments it runs and its place in the job's graph."""
+
+    command: list[str]
+    depends_on: list[str] = field(default_factory=list)
+    max_retries: int = 0
+    min_retry_interval_seconds: int = 0
+    timeout_seconds: int = 0
+
 
 @dataclass(frozen=True)
 class JobSpec:
-    description: str = ""
+    """A job: a cron schedule or continuous (the streaming job), and its tasks in dependency order."""
+
+    description: str
+    tasks: dict[str, TaskSpec]
+    schedule: str | None = None
+    timezone: str = "UTC"
+    continuous: bool = False
+    timeout_seconds: int = 0
+    max_concurrent_runs: int = 1
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """The job cluster used when a target's compute is ``job_cluster``."""
+
+    spark_version: str
+    node_type_id: str
+    num_workers: int = 1
+    data_security_mode: Literal["SINGLE_USER", "USER_ISOLATION"] = "SINGLE_USER"
 
 
 @dataclass(frozen=True)
 class TargetSpec:
+    """A workspace to deploy to: how to reach it, its role, and what lands there."""
+
+    role: Literal["provider", "hub"]
+    account: str
+    workspace: str
     description: str = ""
+    host: str | None = None
+    profile: str | None = None
+    catalog: str | None = None
+    schema: str | None = None
+    volume: str = "artifacts"
+    compute: Literal["serverless", "job_cluster"] = "serverless"
+    cluster: ClusterSpec | None = None
+    notify: list[str] = field(default_factory=list)
+    catch_up_every_minutes: int | None = None
+    share: str | None = None
+    recipient: str | None = None
+    hub_sharing_identifier: str | None = None
+    open_sharing: bool = False
+    global_metastore_id: str | None = None
+    warehouse_id: str | None = None
+    sources: list[str] = field(default_factory=list)
+    source_catalog_prefix: str = "stm_src"
+
+
+@dataclass(frozen=True)
+class SharedTableSpec:
+    """A curated table in a share; ``scope: account`` tables hold the whole account in every provider."""
+
+    scope: Literal["workspace", "account"] = "workspace"
+    dedup_by: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class ShareSpec:
+    """A Delta share of curated output tables, shared WITH HISTORY."""
+
     description: str = ""
+    tables: dict[str, SharedTableSpec] = field(default_factory=dict)
+
+
+def catch_up_cron(minutes: int) -> str:
+    """Quartz cron for an availableNow catch-up every ``minutes``."""
+    if minutes < 60:
+        return f"0 0/{minutes} * * * ?"
+    return f"0 0 0/{minutes // 60} * * ?"
 
 
 def validate(cfg: Config) -> None:
     """Cross-field checks of the job, target and share declarations (raise ``ConfigError``)."""
+    for name, job in cfg.jobs.items():
+        _validate_job(name, job)
+    for name, share in cfg.shares.items():
+        _validate_share(name, share)
+    for name, target in cfg.targets.items():
+        _validate_target(cfg, name, target)
+
+
+def _ident(value: str, path: str) -> None:
+    try:
+        check_identifier(value)
+    except InvalidIdentifier as exc:
+        raise ConfigError(path, str(exc)) from None
+
+
+def check_cron(expr: str, path: str) -> None:
+    """Quartz cron sanity: 6 or 7 fields, one of day-of-month / day-of-week is '?'."""
+    fields = expr.split()
+    if len(fields) not in (6, 7) or not all(_CRON_FIELD.match(f) for f in fields):
+        raise ConfigError(path, f"got {expr!r}, expected a Quartz cron 'sec min hour day-of-month month day-of-week'")
+    if "?" not in (fields[3], fields[5]):
+        raise ConfigError(path, f"got {expr!r}: day-of-month or day-of-week must be '?' in Quartz cron")
+
+
+def _validate_job(name: str, job: JobSpec) -> None:
+    base = f"jobs.{name}"
+    _ident(name, base)
+    if not job.tasks:
+        raise ConfigError(f"{base}.tasks", "at least one task is required")
+    if job.continuous == (job.schedule is not None):
+        raise ConfigError(base, "set exactly one of 'schedule' (Quartz cron) or 'continuous: true'")
+    if job.schedule is not None:
+        check_cron(job.schedule, f"{base}.schedule")
+    if job.timezone != "UTC":
+        raise ConfigError(f"{base}.timezone", f"got {job.timezone!r}, allowed: 'UTC'")
+    if job.max_concurrent_runs < 1:
+        raise ConfigError(f"{base}.max_concurrent_runs", "must be at least 1")
+    if job.timeout_seconds < 0:
+        raise ConfigError(f"{base}.timeout_seconds", "must be 0 (none) or positive")
+    seen: set[str] = set()
+    for key, task in job.tasks.items():
+        tbase = f"{base}.tasks.{key}"
+        _ident(key, tbase)
+        if not task.command:
+            raise ConfigError(f"{tbase}.command", "is required: the stm arguments, e.g. [batch, optimize]")
+        if TRIGGER_PLACEHOLDER in task.command and not job.continuous:
+            raise ConfigError(f"{tbase}.command", f"{TRIGGER_PLACEHOLDER} is only allowed in a continuous job")
+        for i, dep in enumerate(task.depends_on):
+            if dep not in job.tasks:
+                allowed = ", ".join(k for k in job.tasks if k != key)
+                raise ConfigError(f"{tbase}.depends_on[{i}]", f"no task {dep!r}; tasks of this job: {allowed}")
+            if dep not in seen:
+                raise ConfigError(f"{tbase}.depends_on[{i}]", f"{dep!r} must be declared before {key!r}")
+        if task.max_retries < -1:
+            raise ConfigError(f"{tbase}.max_retries", "must be -1 (forever), 0 or positive")
+        seen.add(key)
+
+
+def _validate_share(name: str, share: ShareSpec) -> None:
+    _ident(name, f"shares.{name}")
+    if not share.tables:
+        raise ConfigError(f"shares.{name}.tables", "at least one table is required")
+    for table, spec in share.tables.items():
+        base = f"shares.{name}.tables.{table}"
+        _ident(table, base)
+        for i, col in enumerate(spec.dedup_by):
+            _ident(col, f"{base}.dedup_by[{i}]")
+        if spec.dedup_by and spec.scope != "account":
+            raise ConfigError(f"{base}.dedup_by", "only account-wide tables (scope: account) are deduplicated")
+
+
+def _validate_target(cfg: Config, name: str, t: TargetSpec) -> None:
+    base = f"targets.{name}"
+    _ident(name, base)
+    for attr in ("account", "workspace"):
+        if not LABEL_RE.match(getattr(t, attr)):
+            raise ConfigError(f"{base}.{attr}", "use letters, digits, '_', '-' or '.' (at most 100 characters)")
+    if t.host is None and t.profile is None:
+        raise ConfigError(base, "set 'host' or 'profile' (a ~/.databrickscfg profile)")
+    if t.host is not None and not t.host.startswith(("https://", "http://")):
+        raise ConfigError(f"{base}.host", f"got {t.host!r}, expected https://<workspace host>")
+    for attr in ("catalog", "schema", "volume", "recipient", "source_catalog_prefix"):
+        if getattr(t, attr) is not None:
+            _ident(getattr(t, attr), f"{base}.{attr}")
+    for i, email in enumerate(t.notify):
+        if not EMAIL_RE.match(email):
+            raise ConfigError(f"{base}.notify[{i}]", f"got {email!r}, expected an email address")
+    if (t.compute == "job_cluster") != (t.cluster is not None):
+        raise ConfigError(f"{base}.cluster", "required when compute is 'job_cluster', not allowed with 'serverless'")
+    if t.cluster is not None and t.cluster.num_workers < 0:
+        raise ConfigError(f"{base}.cluster.num_workers", "must be 0 (single node) or positive")
+    m = t.catch_up_every_minutes
+    if m is not None and not (5 <= m < 60 and 60 % m == 0) and not (m >= 60 and m % 60 == 0 and 24 % (m // 60) == 0):
+        raise ConfigError(
+            f"{base}.catch_up_every_minutes", f"got {m}, allowed: 5, 6, 10, 12, 15, 20, 30 or whole hours dividing 24"
+        )
+    for attr in ("hub_sharing_identifier", "global_metastore_id"):
+        value = getattr(t, attr)
+        if value is not None and not SHARING_ID_RE.match(value):
+            raise ConfigError(f"{base}.{attr}", f"got {value!r}, expected {SHARING_ID_FORM}")
+    if t.role == "provider":
+        _validate_provider(cfg, base, t)
+    else:
+        _validate_hub(cfg, base, t)
+
+
+def _validate_provider(cfg: Config, base: str, t: TargetSpec) -> None:
+    if t.share is not None and t.share not in cfg.shares:
+        raise ConfigError(f"{base}.share", f"no share {t.share!r}; declared: {', '.join(sorted(cfg.shares)) or 'none'}")
+    if t.share is not None and t.recipient is None:
+        raise ConfigError(f"{base}.recipient", "is required when 'share' is set")
+    if t.share is not None and (t.hub_sharing_identifier is not None) == t.open_sharing:
+        raise ConfigError(
+            base, "set exactly one of 'hub_sharing_identifier' (Databricks-to-Databricks) or 'open_sharing'"
+        )
+    for attr in ("warehouse_id", "sources"):
+        if getattr(t, attr):
+            raise ConfigError(f"{base}.{attr}", "only allowed for role 'hub'")
+
+
+def _validate_hub(cfg: Config, base: str, t: TargetSpec) -> None:
+    if not t.warehouse_id:
+        raise ConfigError(f"{base}.warehouse_id", "is required for role 'hub' (the SQL warehouse that creates views)")
+    if not t.sources:
+        raise ConfigError(f"{base}.sources", "list the provider targets whose shares this hub reads")
+    for attr in ("share", "recipient", "hub_sharing_identifier", "catch_up_every_minutes"):
+        if getattr(t, attr) is not None:
+            raise ConfigError(f"{base}.{attr}", "only allowed for role 'provider'")
+    providers = sorted(n for n, s in cfg.targets.items() if s.role == "provider")
+    for i, src in enumerate(t.sources):
+        p = cfg.targets.get(src)
+        if p is None or p.role != "provider":
+            raise ConfigError(f"{base}.sources[{i}]", f"no provider target {src!r}; providers: {', '.join(providers)}")
+        if p.share is None or p.global_metastore_id is None or p.open_sharing:
+            raise ConfigError(
+                f"{base}.sources[{i}]",
+                f"provider {src!r} needs 'share', 'global_metastore_id' and Databricks-to-Databricks sharing",
+            )

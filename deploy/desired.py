@@ -1,0 +1,124 @@
+"""What a target should hold, computed from the configuration alone (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import yaml
+from databricks.sdk.service import jobs
+
+from deploy.jobs import Artifacts, all_job_settings
+from deploy.model import digest
+from deploy.wheel import Wheel
+from stm.config import Config
+from stm.specs import SharedTableSpec, TargetSpec
+
+
+@dataclass(frozen=True)
+class Location:
+    catalog: str
+    schema: str
+    volume: str
+
+    @property
+    def root(self) -> str:
+        """Our own folder in the artifacts volume: everything below it was put there by deploy."""
+        return f"/Volumes/{self.catalog}/{self.schema}/{self.volume}/stm"
+
+
+@dataclass(frozen=True)
+class ProviderDesired:
+    target: str
+    location: Location
+    system_schemas: list[str]
+    files: dict[str, bytes | Wheel]
+    jobs: dict[str, jobs.JobSettings]
+    share: str | None
+    share_tables: list[str]
+    recipient: str | None
+    hub_sharing_identifier: str | None
+
+
+@dataclass(frozen=True)
+class HubSource:
+    target: str
+    account: str
+    workspace: str
+    catalog: str
+    schema: str
+    share: str
+    global_metastore_id: str
+    tables: list[str]
+
+
+@dataclass(frozen=True)
+class HubDesired:
+    target: str
+    catalog: str
+    schema: str
+    warehouse_id: str
+    sources: list[HubSource]
+    views: dict[str, SharedTableSpec]
+
+
+def location(cfg: Config, target: TargetSpec) -> Location:
+    return Location(target.catalog or cfg.output.catalog, target.schema or cfg.output.schema, target.volume)
+
+
+def config_overlay(loc: Location) -> bytes:
+    """The ``--config`` overlay every task runs with: the Databricks engine and this target's output location."""
+    tree = {"engine": "databricks", "output": {"catalog": loc.catalog, "schema": loc.schema}}
+    return yaml.safe_dump(tree, sort_keys=True).encode()
+
+
+def provider_desired(cfg: Config, target_name: str, wheel: Wheel | None) -> ProviderDesired:
+    """Everything a provider should hold; without a wheel (destroy) there are no files or jobs to want."""
+    target = cfg.targets[target_name]
+    loc = location(cfg, target)
+    overlay = config_overlay(loc)
+    files: dict[str, bytes | Wheel] = {}
+    settings: dict[str, jobs.JobSettings] = {}
+    if wheel is not None:
+        wheel_path = f"{loc.root}/wheels/{wheel.digest}/{wheel.filename}"
+        config_path = f"{loc.root}/conf/{target_name}-{digest(overlay.decode())}.yml"
+        files = {wheel_path: wheel, config_path: overlay}
+        settings = all_job_settings(cfg, target_name, Artifacts(wheel=wheel_path, config=config_path))
+    share = cfg.shares[target.share] if target.share else None
+    return ProviderDesired(
+        target=target_name,
+        location=loc,
+        system_schemas=sorted({spec.source_schema for spec in cfg.tables.values()}),
+        files=files,
+        jobs=settings,
+        share=target.share,
+        share_tables=[f"{loc.catalog}.{loc.schema}.{t}" for t in share.tables] if share else [],
+        recipient=target.recipient,
+        hub_sharing_identifier=target.hub_sharing_identifier,
+    )
+
+
+def hub_desired(cfg: Config, target_name: str) -> HubDesired:
+    target = cfg.targets[target_name]
+    loc = location(cfg, target)
+    sources: list[HubSource] = []
+    views: dict[str, SharedTableSpec] = {}
+    for name in target.sources:
+        p = cfg.targets[name]
+        assert p.share is not None and p.global_metastore_id is not None  # validated for hub sources
+        share = cfg.shares[p.share]
+        for table, spec in share.tables.items():
+            views.setdefault(table, spec)
+        sources.append(
+            HubSource(
+                target=name,
+                account=p.account,
+                workspace=p.workspace,
+                catalog=f"{target.source_catalog_prefix}_{name}",
+                schema=location(cfg, p).schema,
+                share=p.share,
+                global_metastore_id=p.global_metastore_id,
+                tables=list(share.tables),
+            )
+        )
+    assert target.warehouse_id is not None  # validated for hubs
+    return HubDesired(target_name, loc.catalog, loc.schema, target.warehouse_id, sources, views)

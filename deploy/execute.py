@@ -1,0 +1,227 @@
+"""Carry out a plan against a workspace: one SDK call per action, transient errors retried, a full report."""
+
+from __future__ import annotations
+
+import functools
+import io
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.errors import (
+    Aborted,
+    DatabricksError,
+    DeadlineExceeded,
+    InternalError,
+    PermissionDenied,
+    RequestLimitExceeded,
+    ResourceExhausted,
+    TemporarilyUnavailable,
+    TooManyRequests,
+)
+from databricks.sdk.service import catalog, sharing, sql
+
+from deploy.model import Action, Change, Plan
+from deploy.wheel import Wheel
+from stm.errors import StmError
+
+log = logging.getLogger(__name__)
+
+TRANSIENT = (
+    Aborted,
+    DeadlineExceeded,
+    InternalError,
+    RequestLimitExceeded,
+    ResourceExhausted,
+    TemporarilyUnavailable,
+    TooManyRequests,
+)
+TERMINAL = {
+    sql.StatementState.SUCCEEDED,
+    sql.StatementState.FAILED,
+    sql.StatementState.CANCELED,
+    sql.StatementState.CLOSED,
+}
+Sleep = Callable[[float], None]
+
+
+class DeployFailed(StmError):
+    """An apply or destroy stopped part-way; the report says what was done and what was not."""
+
+
+@dataclass
+class Report:
+    done: list[tuple[Action, str]] = field(default_factory=list)
+    failed: list[tuple[Action, str]] = field(default_factory=list)
+    not_attempted: list[Action] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def render(self) -> str:
+        lines = [f"done ({len(self.done)}):"]
+        lines += [f"  {a.change.value} {a.kind} {a.name}" + (f": {note}" if note else "") for a, note in self.done]
+        if self.failed:
+            lines.append(f"FAILED ({len(self.failed)}):")
+            lines += [f"  {a.change.value} {a.kind} {a.name}: {why}" for a, why in self.failed]
+        if self.not_attempted:
+            lines.append(f"not attempted ({len(self.not_attempted)}):")
+            lines += [f"  {a.change.value} {a.kind} {a.name}" for a in self.not_attempted]
+        return "\n".join(lines)
+
+
+def _split(name: str) -> list[str]:
+    return name.split(".")
+
+
+def _upload(w: WorkspaceClient, a: Action) -> str:
+    content = a.payload
+    if isinstance(content, Wheel):
+        with content.path.open("rb") as fh:
+            w.files.upload(a.name, fh, overwrite=True)
+    else:
+        w.files.upload(a.name, io.BytesIO(content), overwrite=True)
+    return ""
+
+
+def _share_table(w: WorkspaceClient, a: Action) -> str:
+    share, comment = a.payload
+    _, schema, table = _split(a.name)
+    op = {
+        Change.CREATE: sharing.SharedDataObjectUpdateAction.ADD,
+        Change.UPDATE: sharing.SharedDataObjectUpdateAction.UPDATE,
+        Change.DELETE: sharing.SharedDataObjectUpdateAction.REMOVE,
+    }[a.change]
+    obj = sharing.SharedDataObject(name=a.name, data_object_type=sharing.SharedDataObjectDataObjectType.TABLE)
+    if a.change != Change.DELETE:
+        obj.history_data_sharing_status = sharing.SharedDataObjectHistoryDataSharingStatus.ENABLED
+        obj.shared_as = f"{schema}.{table}"
+        obj.comment = comment
+    w.shares.update(share, updates=[sharing.SharedDataObjectUpdate(action=op, data_object=obj)])
+    return ""
+
+
+def _recipient(w: WorkspaceClient, a: Action) -> str:
+    hub_id, comment = a.payload
+    if a.change == Change.UPDATE:
+        w.recipients.delete(a.name)
+    if hub_id:
+        w.recipients.create(
+            a.name, sharing.AuthenticationType.DATABRICKS, data_recipient_global_metastore_id=hub_id, comment=comment
+        )
+        return ""
+    info = w.recipients.create(a.name, sharing.AuthenticationType.TOKEN, comment=comment)
+    links = [t.activation_url for t in info.tokens or [] if t.activation_url]
+    return f"activation link (open once, keep the profile file secret): {links[0]}" if links else ""
+
+
+def _volume(w: WorkspaceClient, a: Action) -> None:
+    cat, schema, name = _split(a.name)
+    w.volumes.create(cat, schema, name, catalog.VolumeType.MANAGED, comment=a.payload)
+
+
+def _catalog_from_share(w: WorkspaceClient, a: Action) -> str:
+    provider, share, comment = a.payload
+    if not provider:
+        raise DeployFailed(f"no provider visible for {a.detail}: apply the provider target first")
+    w.catalogs.create(a.name, provider_name=provider, share_name=share, comment=comment)
+    return ""
+
+
+def run_statement(w: WorkspaceClient, warehouse_id: str, statement: str, sleep: Sleep) -> None:
+    """Run one statement on a warehouse and wait for it (polling, for statements past the 30 s wait)."""
+    resp = w.statement_execution.execute_statement(
+        statement,
+        warehouse_id,
+        wait_timeout="30s",
+        on_wait_timeout=sql.ExecuteStatementRequestOnWaitTimeout.CONTINUE,
+    )
+    delay = 1.0
+    while resp.status is None or resp.status.state not in TERMINAL:
+        sleep(delay)
+        delay = min(delay * 2, 10.0)
+        resp = w.statement_execution.get_statement(resp.statement_id or "")
+    if resp.status.state != sql.StatementState.SUCCEEDED:
+        error = resp.status.error.message if resp.status.error else resp.status.state.value
+        raise DeployFailed(f"statement failed: {error}")
+
+
+def _handlers(sleep: Sleep) -> dict[tuple[str, Change], Callable[[WorkspaceClient, Action], object]]:
+    def view(w: WorkspaceClient, a: Action) -> None:
+        run_statement(w, a.payload[0], a.payload[1], sleep)
+
+    return {
+        ("system schema", Change.CREATE): lambda w, a: w.system_schemas.enable(a.payload, a.name),
+        ("catalog", Change.CREATE): lambda w, a: w.catalogs.create(a.name, comment=a.payload),
+        ("catalog", Change.DELETE): lambda w, a: w.catalogs.delete(a.name, force=True),
+        ("schema", Change.CREATE): lambda w, a: w.schemas.create(
+            _split(a.name)[1], _split(a.name)[0], comment=a.payload
+        ),
+        ("schema", Change.DELETE): lambda w, a: w.schemas.delete(a.name, force=True),
+        ("volume", Change.CREATE): _volume,
+        ("volume", Change.DELETE): lambda w, a: w.volumes.delete(a.name),
+        ("file", Change.CREATE): _upload,
+        ("file", Change.DELETE): lambda w, a: w.files.delete(a.name),
+        ("job", Change.CREATE): lambda w, a: w.jobs.create(**a.payload.as_shallow_dict()),
+        ("job", Change.UPDATE): lambda w, a: w.jobs.reset(a.payload[0], a.payload[1]),
+        ("job", Change.DELETE): lambda w, a: w.jobs.delete(a.payload),
+        ("share", Change.CREATE): lambda w, a: w.shares.create(a.name, comment=a.payload),
+        ("share", Change.DELETE): lambda w, a: w.shares.delete(a.name),
+        ("share table", Change.CREATE): _share_table,
+        ("share table", Change.UPDATE): _share_table,
+        ("share table", Change.DELETE): _share_table,
+        ("recipient", Change.CREATE): _recipient,
+        ("recipient", Change.UPDATE): _recipient,
+        ("recipient", Change.DELETE): lambda w, a: w.recipients.delete(a.name),
+        ("grant", Change.CREATE): lambda w, a: w.shares.update_permissions(
+            a.payload[0], changes=[sharing.PermissionsChange(principal=a.payload[1], add=["SELECT"])]
+        ),
+        ("catalog from share", Change.CREATE): _catalog_from_share,
+        ("catalog from share", Change.DELETE): lambda w, a: w.catalogs.delete(a.name, force=True),
+        ("view", Change.CREATE): view,
+        ("view", Change.UPDATE): view,
+        ("view", Change.DELETE): view,
+    }
+
+
+def _with_retries(fn: Callable[[], object], sleep: Sleep, attempts: int) -> object:
+    delay = 1.0
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except TRANSIENT as exc:
+            if attempt == attempts:
+                raise
+            log.warning("transient error (attempt %d of %d), retrying in %.0f s: %s", attempt, attempts, delay, exc)
+            sleep(delay)
+            delay *= 2
+    return None
+
+
+def _why(exc: Exception, action: Action) -> str:
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if isinstance(exc, PermissionDenied):
+        return f"permission denied, needs {action.privilege or 'more privileges'} ({first})"
+    return first
+
+
+def execute(w: WorkspaceClient, plan: Plan, *, sleep: Sleep = time.sleep, attempts: int = 4) -> Report:
+    """Apply every change of the plan in order; a failure stops the rest unless the action is soft."""
+    handlers = _handlers(sleep)
+    report = Report()
+    changes = plan.changes
+    for i, action in enumerate(changes):
+        handler = handlers[(action.kind, action.change)]
+        try:
+            note = _with_retries(functools.partial(handler, w, action), sleep, attempts)
+        except (DatabricksError, StmError) as exc:
+            report.failed.append((action, _why(exc, action)))
+            if action.soft:
+                continue
+            report.not_attempted = changes[i + 1 :]
+            break
+        report.done.append((action, note if isinstance(note, str) else ""))
+    return report

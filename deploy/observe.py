@@ -1,0 +1,127 @@
+"""Read what a workspace holds now (reads only; ``None`` / empty for what is missing)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.errors import NotFound
+from databricks.sdk.service import catalog as uc
+from databricks.sdk.service import jobs, sharing
+
+from deploy.desired import HubDesired, Location, ProviderDesired
+from deploy.jobs import TAG_JOB, TAG_OWNER, TAG_TARGET
+from deploy.model import PRODUCT
+from stm.errors import UsageError
+
+T = TypeVar("T")
+
+
+@dataclass
+class ProviderObserved:
+    metastore_id: str | None = None
+    system_schemas: dict[str, str] = field(default_factory=dict)
+    catalog: uc.CatalogInfo | None = None
+    schema: uc.SchemaInfo | None = None
+    volume: uc.VolumeInfo | None = None
+    files: set[str] = field(default_factory=set)
+    jobs: dict[str, jobs.Job] = field(default_factory=dict)
+    share: sharing.ShareInfo | None = None
+    recipient: sharing.RecipientInfo | None = None
+    share_grantees: set[str] = field(default_factory=set)
+
+
+@dataclass
+class HubObserved:
+    catalog: uc.CatalogInfo | None = None
+    schema: uc.SchemaInfo | None = None
+    providers: dict[str, str] = field(default_factory=dict)  # global metastore id -> provider name
+    provider_shares: dict[str, set[str]] = field(default_factory=dict)  # provider name -> share names
+    source_catalogs: dict[str, uc.CatalogInfo] = field(default_factory=dict)
+    views: dict[str, uc.TableInfo] = field(default_factory=dict)
+    offline: bool = False
+
+
+def _get(fn: Callable[..., T], *args: object) -> T | None:
+    try:
+        return fn(*args)
+    except NotFound:
+        return None
+
+
+def metastore_id(w: WorkspaceClient) -> str:
+    """The workspace's metastore; a workspace without Unity Catalog is a usage error (nothing to deploy to)."""
+    assignment = _get(w.metastores.current)
+    if assignment is None or not assignment.metastore_id:
+        raise UsageError("this workspace has no Unity Catalog metastore assigned: assign one, then deploy")
+    return assignment.metastore_id
+
+
+def _files(w: WorkspaceClient, root: str) -> set[str]:
+    """Every file under our folder of the volume (two levels: wheels/<digest>/<file>, conf/<file>)."""
+    found: set[str] = set()
+    pending = [root]
+    while pending:
+        directory = pending.pop()
+        for entry in _get(lambda d=directory: list(w.files.list_directory_contents(d))) or []:
+            if entry.path is None:
+                continue
+            if entry.is_directory:
+                pending.append(entry.path.rstrip("/"))
+            else:
+                found.add(entry.path)
+    return found
+
+
+def our_jobs(w: WorkspaceClient, target: str) -> dict[str, jobs.Job]:
+    """Jobs tagged as ours for this target, by the declared job key."""
+    found: dict[str, jobs.Job] = {}
+    for base in w.jobs.list():
+        tags = (base.settings.tags if base.settings else None) or {}
+        if tags.get(TAG_OWNER) == PRODUCT and tags.get(TAG_TARGET) == target and base.job_id is not None:
+            found[tags.get(TAG_JOB, str(base.job_id))] = w.jobs.get(base.job_id)
+    return found
+
+
+def observe_provider(w: WorkspaceClient, desired: ProviderDesired) -> ProviderObserved:
+    loc: Location = desired.location
+    metastore = metastore_id(w)
+    obs = ProviderObserved(metastore_id=metastore)
+    obs.system_schemas = {s.schema: s.state for s in w.system_schemas.list(metastore)}
+    obs.catalog = _get(w.catalogs.get, loc.catalog)
+    obs.schema = _get(w.schemas.get, f"{loc.catalog}.{loc.schema}") if obs.catalog else None
+    obs.volume = _get(w.volumes.read, f"{loc.catalog}.{loc.schema}.{loc.volume}") if obs.schema else None
+    obs.files = _files(w, loc.root) if obs.volume else set()
+    obs.jobs = our_jobs(w, desired.target)
+    if desired.share:
+        obs.share = _get(lambda: w.shares.get(desired.share or "", include_shared_data=True))
+        if obs.share is not None:
+            perms = w.shares.share_permissions(desired.share)
+            obs.share_grantees = {
+                p.principal
+                for p in perms.privilege_assignments or []
+                if p.principal and "SELECT" in {getattr(x, "value", x) for x in p.privileges or []}
+            }
+    if desired.recipient:
+        obs.recipient = _get(w.recipients.get, desired.recipient)
+    return obs
+
+
+def observe_hub(w: WorkspaceClient, desired: HubDesired) -> HubObserved:
+    metastore_id(w)
+    obs = HubObserved()
+    obs.catalog = _get(w.catalogs.get, desired.catalog)
+    obs.schema = _get(w.schemas.get, f"{desired.catalog}.{desired.schema}") if obs.catalog else None
+    for src in desired.sources:
+        for p in w.providers.list(data_provider_global_metastore_id=src.global_metastore_id):
+            if p.name and p.data_provider_global_metastore_id == src.global_metastore_id:
+                obs.providers[src.global_metastore_id] = p.name
+                obs.provider_shares[p.name] = {s.name for s in w.providers.list_shares(p.name) if s.name}
+        found = _get(w.catalogs.get, src.catalog)
+        if found is not None:
+            obs.source_catalogs[src.catalog] = found
+    if obs.schema is not None:
+        obs.views = {t.name: t for t in w.tables.list(desired.catalog, desired.schema) if t.name}
+    return obs
