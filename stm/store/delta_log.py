@@ -122,8 +122,8 @@ def read_commit(table: Path, version: int) -> Commit:
 
 
 def snapshot(table: Path, version: int) -> tuple[list[AddFile], dict[str, Any]]:
-    """Files live at ``version`` (sorted by path) and the table metadata then, by replaying the log."""
-    live: dict[str, dict[str, Any]] = {}
+    """Files live at ``version`` (oldest commit first, then by path) and the table metadata, by replaying the log."""
+    live: dict[str, tuple[int, dict[str, Any]]] = {}
     metadata: dict[str, Any] = {}
     start = 0
     if not _json_path(table, 0).exists():
@@ -131,19 +131,19 @@ def snapshot(table: Path, version: int) -> tuple[list[AddFile], dict[str, Any]]:
     for v in range(start, version + 1):
         for action in _read_actions(table, v):
             if "add" in action:
-                live[action["add"]["path"]] = action["add"]
+                live[action["add"]["path"]] = (v, action["add"])
             elif "remove" in action:
                 live.pop(action["remove"]["path"], None)
             elif "metaData" in action:
                 metadata = action["metaData"]
     files = []
-    for rel, add in sorted(live.items()):
+    for rel, (added_in, add) in sorted(live.items(), key=lambda item: (item[1][0], item[0])):
         _check_add(table, add, version)
-        files.append(AddFile(_abs(table, rel), version, int(add.get("size", 0)), add.get("partitionValues") or {}))
+        files.append(AddFile(_abs(table, rel), added_in, int(add.get("size", 0)), add.get("partitionValues") or {}))
     return files, metadata
 
 
-def _from_checkpoint(table: Path, version: int) -> tuple[int, dict[str, dict[str, Any]], dict[str, Any]]:
+def _from_checkpoint(table: Path, version: int) -> tuple[int, dict[str, tuple[int, dict[str, Any]]], dict[str, Any]]:
     """Start a replay from the newest single-file checkpoint at or before ``version``."""
     import pyarrow.parquet as pq
 
@@ -157,13 +157,13 @@ def _from_checkpoint(table: Path, version: int) -> tuple[int, dict[str, dict[str
         raise TableNotFound(f"{table}: the Delta log before version {version} was cleaned up and has no checkpoint")
     cp = points[-1]
     rows = pq.read_table(log / f"{cp:020d}.checkpoint.parquet", use_threads=False).to_pylist()
-    live: dict[str, dict[str, Any]] = {}
+    live: dict[str, tuple[int, dict[str, Any]]] = {}
     metadata: dict[str, Any] = {}
     for row in rows:
         if row.get("add"):
             add = row["add"]
             add["partitionValues"] = dict(add.get("partitionValues") or {})
-            live[add["path"]] = add
+            live[add["path"]] = (cp, add)
         if row.get("metaData"):
             metadata = row["metaData"]
     return cp + 1, live, metadata

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
-from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadLimit, ReadMaxFiles
+from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadLimit, ReadMaxFiles, SupportsTriggerAvailableNow
 from pyspark.sql.types import LongType, StringType, StructField, StructType
 
 from stm.errors import SourceChangeCommit, UsageError
@@ -53,17 +53,19 @@ class _FilesPartition(InputPartition):
         self.files = files
 
 
-class DeltaStreamReader(DataSourceStreamReader):
+class DeltaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     """Offsets are cursors ``{"version", "index", "snapshot"}``: the next file not yet read."""
 
     def __init__(self, options: dict[str, str], schema: StructType) -> None:
+        options = {k.lower(): v for k, v in options.items()}  # Spark option names are case-insensitive
         self.table = Path(options["path"])
-        self.skip_change_commits = options.get("skipChangeCommits", "false").lower() in _TRUE
-        self.starting_version = options.get("startingVersion")
-        self.starting_timestamp = options.get("startingTimestamp")
-        self.max_files = int(options["maxFilesPerTrigger"]) if options.get("maxFilesPerTrigger") else None
+        self.skip_change_commits = options.get("skipchangecommits", "false").lower() in _TRUE
+        self.starting_version = options.get("startingversion")
+        self.starting_timestamp = options.get("startingtimestamp")
+        self.max_files = int(options["maxfilespertrigger"]) if options.get("maxfilespertrigger") else None
         self.emit_files = options.get("emit", "rows") == "files"
         self.schema = schema
+        self._until: int | None = None  # availableNow: the last version to read
         self._snapshots: dict[int, list[delta_log.AddFile]] = {}
         self._commits: dict[int, delta_log.Commit] = {}
 
@@ -78,12 +80,18 @@ class DeltaStreamReader(DataSourceStreamReader):
             return {"version": version, "index": 0, "snapshot": False}
         return {"version": latest, "index": 0, "snapshot": True}
 
+    def prepareForTriggerAvailableNow(self) -> None:
+        self._until = delta_log.latest_version(self.table)
+
+    def _latest(self) -> int:
+        return self._until if self._until is not None else delta_log.latest_version(self.table)
+
     def getDefaultReadLimit(self) -> ReadLimit:
         return ReadMaxFiles(self.max_files) if self.max_files else ReadAllAvailable()
 
     def latestOffset(self, start: dict[str, Any], limit: ReadLimit) -> dict[str, Any]:
         budget = limit.max_files if isinstance(limit, ReadMaxFiles) else None
-        _files, end = self._walk(start, delta_log.latest_version(self.table), budget)
+        _files, end = self._walk(start, self._latest(), budget)
         return end
 
     def reportLatestOffset(self) -> dict[str, Any] | None:
@@ -164,7 +172,7 @@ def _read_rows(paths: list[str], schema: StructType) -> Iterator[Any]:
 
     from stm.store.arrow_conform import conform
 
-    target = to_arrow_schema(schema)
+    target = to_arrow_schema(schema, timezone="UTC")
     for path in paths:
         for batch in pq.ParquetFile(path).iter_batches(use_threads=False):
             yield conform(batch, target)
