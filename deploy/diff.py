@@ -39,7 +39,10 @@ def provider_actions(
     if not destroy:
         for schema in d.system_schemas:
             state = o.system_schemas.get(schema)
-            if state in ENABLED_STATES:
+            if o.system_schemas_unreadable:
+                why = f"cannot list system schemas, needs metastore admin: {o.system_schemas_unreadable}"
+                out.append(Action("system schema", schema, Change.SKIP, why))
+            elif state in ENABLED_STATES:
                 out.append(Action("system schema", schema, Change.UNCHANGED, "enabled"))
             elif state == "UNAVAILABLE":
                 out.append(Action("system schema", schema, Change.SKIP, "not available in this cloud or region"))

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from databricks.sdk import WorkspaceClient
-from databricks.sdk.errors import NotFound
+from databricks.sdk import WorkspaceClient, errors
+from databricks.sdk.errors import NotFound, PermissionDenied
 from databricks.sdk.service import catalog as uc
 from databricks.sdk.service import jobs, sharing
 
@@ -23,6 +23,7 @@ T = TypeVar("T")
 class ProviderObserved:
     metastore_id: str | None = None
     system_schemas: dict[str, str] = field(default_factory=dict)
+    system_schemas_unreadable: str = ""
     catalog: uc.CatalogInfo | None = None
     schema: uc.SchemaInfo | None = None
     volume: uc.VolumeInfo | None = None
@@ -89,7 +90,10 @@ def observe_provider(w: WorkspaceClient, desired: ProviderDesired) -> ProviderOb
     loc: Location = desired.location
     metastore = metastore_id(w)
     obs = ProviderObserved(metastore_id=metastore)
-    obs.system_schemas = {s.schema: s.state for s in w.system_schemas.list(metastore)}
+    try:
+        obs.system_schemas = {s.schema: s.state for s in w.system_schemas.list(metastore)}
+    except (PermissionDenied, errors.NotImplemented) as exc:
+        obs.system_schemas_unreadable = (str(exc).splitlines() or ["no access"])[0]
     obs.catalog = _get(w.catalogs.get, loc.catalog)
     obs.schema = _get(w.schemas.get, f"{loc.catalog}.{loc.schema}") if obs.catalog else None
     obs.volume = _get(w.volumes.read, f"{loc.catalog}.{loc.schema}.{loc.volume}") if obs.schema else None

@@ -1,0 +1,211 @@
+"""Plan, apply and destroy against a strictly autospecced workspace with an in-memory state."""
+
+from __future__ import annotations
+
+from databricks.sdk.errors import PermissionDenied, TemporarilyUnavailable
+from databricks.sdk.service import jobs, sharing
+
+from deploy.command import make_plan
+from deploy.execute import execute
+from deploy.model import Change, marker
+from deploy.wheel import Wheel
+from stm.config import Config
+from tests.deploy.conftest import HUB, PROVIDER
+from tests.deploy.fake_workspace import FakeWorkspace
+
+TABLES = "monitoring.workspace_usage"
+
+
+def _apply(cfg: Config, fake: FakeWorkspace, target: str, wheel: Wheel | None, **kw: bool) -> tuple[list[str], str]:
+    w = fake.client()
+    plan = make_plan(cfg, target, w, wheel, **kw)
+    report = execute(w, plan, sleep=lambda s: None)
+    assert report.ok, report.render()
+    return [f"{a.change.value} {a.kind} {a.name}" for a in plan.changes], report.render()
+
+
+def test_provider_apply_on_empty_workspace_creates_everything_declared(cfg: Config, fake: FakeWorkspace, wheel: Wheel):
+    changes, _ = _apply(cfg, fake, PROVIDER, wheel)
+
+    assert "create system schema access" in changes and "create system schema billing" not in changes
+    assert fake.system_schemas["lakeflow"] == "ENABLE_COMPLETED"
+    assert set(fake.catalogs) == {"monitoring"} and is_marked(fake.catalogs["monitoring"].comment)
+    assert f"{TABLES}.artifacts" in fake.volumes
+    wheels = [p for p in fake.files if p.endswith(".whl")]
+    assert len(wheels) == 1 and fake.files[wheels[0]] == wheel.path.read_bytes()
+    assert sorted(s.name or "" for s in fake.jobs.values()) == [
+        "stm-acme_prod_eu-daily",
+        "stm-acme_prod_eu-maintenance",
+        "stm-acme_prod_eu-stream",
+    ]
+    share = fake.shares["stm_monitoring"]
+    assert len(share.objects or []) == len(cfg.shares["stm_monitoring"].tables)
+    history = sharing.SharedDataObjectHistoryDataSharingStatus.ENABLED
+    assert all(o.history_data_sharing_status == history for o in share.objects or [])
+    recipient = fake.recipients["stm_central_hub"]
+    assert recipient.authentication_type == sharing.AuthenticationType.DATABRICKS
+    assert recipient.data_recipient_global_metastore_id == cfg.targets[PROVIDER].hub_sharing_identifier
+    assert fake.grants == {"stm_monitoring": {"stm_central_hub"}}
+
+
+def is_marked(comment: str | None) -> bool:
+    return comment == marker(PROVIDER)
+
+
+def test_provider_second_apply_changes_nothing(cfg: Config, fake: FakeWorkspace, wheel: Wheel):
+    _apply(cfg, fake, PROVIDER, wheel)
+    w = fake.client()
+    plan = make_plan(cfg, PROVIDER, w, wheel)
+
+    assert plan.changes == []
+    assert {a.change for a in plan.actions} == {Change.UNCHANGED}
+    w.jobs.create.assert_not_called()
+    w.files.upload.assert_not_called()
+
+
+def test_provider_changed_job_declaration_updates_that_job_only(cfg: Config, fake: FakeWorkspace, wheel: Wheel):
+    _apply(cfg, fake, PROVIDER, wheel)
+    daily = cfg.jobs["daily"]
+    changed = Config(
+        **{**cfg.__dict__, "jobs": {**cfg.jobs, "daily": type(daily)(**{**daily.__dict__, "timeout_seconds": 3600})}}
+    )
+
+    changes, _ = _apply(changed, fake, PROVIDER, wheel)
+
+    assert changes == ["update job stm-acme_prod_eu-daily"]
+    assert [s.timeout_seconds for s in fake.jobs.values() if s.name == "stm-acme_prod_eu-daily"] == [3600]
+
+
+def test_provider_prunes_only_objects_it_made(cfg: Config, fake: FakeWorkspace, wheel: Wheel):
+    _apply(cfg, fake, PROVIDER, wheel)
+    foreign_job = jobs.JobSettings(name="someone-elses-job", tags={"team": "data"})
+    fake.jobs[1] = foreign_job
+    ours_gone = jobs.JobSettings(name="stm-acme_prod_eu-old", tags={**(fake.jobs[101].tags or {}), "stm_job": "old"})
+    fake.jobs[2] = ours_gone
+    share = fake.shares["stm_monitoring"]
+    table = sharing.SharedDataObjectDataObjectType.TABLE
+    share.objects = [
+        *(share.objects or []),
+        sharing.SharedDataObject(name=f"{TABLES}.dropped", data_object_type=table, comment=marker(PROVIDER)),
+        sharing.SharedDataObject(name="other.schema.manual", data_object_type=table, comment="added by hand"),
+    ]
+    old_wheel = "/Volumes/monitoring/workspace_usage/artifacts/stm/wheels/0123456789ab/old.whl"
+    fake.files[old_wheel] = b"old"
+
+    changes, _ = _apply(cfg, fake, PROVIDER, wheel)
+
+    assert sorted(changes) == [
+        f"delete file {old_wheel}",
+        "delete job stm-acme_prod_eu-old",
+        f"delete share table {TABLES}.dropped",
+    ]
+    assert fake.jobs[1] is foreign_job and 2 not in fake.jobs
+    assert "other.schema.manual" in {o.name for o in share.objects or []}
+
+
+def test_provider_destroy_removes_ours_and_keeps_data_and_foreign_objects(
+    cfg: Config, fake: FakeWorkspace, wheel: Wheel
+):
+    _apply(cfg, fake, PROVIDER, wheel)
+    fake.jobs[1] = jobs.JobSettings(name="someone-elses-job")
+
+    _apply(cfg, fake, PROVIDER, None, destroy=True)
+
+    assert list(fake.jobs) == [1]
+    assert fake.shares == {} and fake.recipients == {} and fake.files == {}
+    assert "monitoring" in fake.catalogs and f"{TABLES}.artifacts" in fake.volumes
+    _apply(cfg, fake, PROVIDER, None, destroy=True, purge=True)
+    assert fake.catalogs == {} and fake.volumes == {} and fake.schemas == {}
+
+
+def test_provider_partial_failure_reports_done_failed_and_not_attempted(cfg: Config, fake: FakeWorkspace, wheel: Wheel):
+    w = fake.client()
+    w.shares.create.side_effect = PermissionDenied("User does not have CREATE SHARE on Metastore")
+    w.system_schemas.enable.side_effect = PermissionDenied("not a metastore admin")
+
+    report = execute(w, make_plan(cfg, PROVIDER, w, wheel), sleep=lambda s: None)
+
+    text = report.render()
+    assert not report.ok
+    failed = [(a.kind, a.name) for a, _ in report.failed]
+    assert ("system schema", "access") in failed and ("share", "stm_monitoring") in failed
+    assert "needs metastore admin" in text and "needs CREATE SHARE on the metastore" in text
+    assert {a.kind for a, _ in report.done} >= {"catalog", "job", "file"}
+    assert {a.kind for a in report.not_attempted} == {"share table", "recipient", "grant"}
+    assert "not attempted (" in text
+
+
+def test_transient_errors_are_retried_with_backoff(cfg: Config, fake: FakeWorkspace, wheel: Wheel):
+    w = fake.client()
+    create = fake._create_catalog
+    failures = iter([TemporarilyUnavailable("busy"), TemporarilyUnavailable("busy")])
+
+    def flaky(name: str, **kw: object) -> object:
+        err = next(failures, None)
+        if err is not None:
+            raise err
+        return create(name, **kw)
+
+    w.catalogs.create.side_effect = flaky
+    slept: list[float] = []
+
+    report = execute(w, make_plan(cfg, PROVIDER, w, wheel), sleep=slept.append)
+
+    assert report.ok and "monitoring" in fake.catalogs
+    assert slept == [1.0, 2.0]
+
+
+def test_open_sharing_recipient_reports_activation_link(cfg: Config, fake: FakeWorkspace, wheel: Wheel):
+    target = cfg.targets[PROVIDER]
+    open_target = type(target)(**{**target.__dict__, "hub_sharing_identifier": None, "open_sharing": True})
+    open_cfg = Config(**{**cfg.__dict__, "targets": {**cfg.targets, PROVIDER: open_target}})
+
+    _, report = _apply(open_cfg, fake, PROVIDER, wheel)
+
+    assert fake.recipients["stm_central_hub"].authentication_type == sharing.AuthenticationType.TOKEN
+    assert "activation link" in report and "https://example.invalid/activate/stm_central_hub" in report
+
+
+def _hub_fake() -> FakeWorkspace:
+    return FakeWorkspace(
+        providers={
+            "acme": ("aws:eu-west-1:6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", ["stm_monitoring"]),
+            "globex": ("aws:us-east-1:0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", ["stm_monitoring"]),
+        }
+    )
+
+
+def test_hub_apply_creates_catalogs_from_shares_and_views_then_is_a_no_op(cfg: Config):
+    fake = _hub_fake()
+    _apply(cfg, fake, HUB, None)
+
+    assert fake.catalogs["stm_src_acme_prod_eu"].provider_name == "acme"
+    assert fake.catalogs["stm_src_globex_dev_us"].share_name == "stm_monitoring"
+    assert len(fake.views) == len(cfg.shares["stm_monitoring"].tables)
+    w = fake.client()
+    assert make_plan(cfg, HUB, w, None).changes == []
+    w.statement_execution.execute_statement.assert_not_called()
+
+
+def test_hub_provider_not_visible_is_skipped_and_views_use_the_others(cfg: Config):
+    fake = _hub_fake()
+    del fake.providers["globex"]
+
+    changes, _ = _apply(cfg, fake, HUB, None)
+
+    plan = make_plan(cfg, HUB, fake.client(), None)
+    skipped = [a for a in plan.actions if a.change == Change.SKIP]
+    assert [a.name for a in skipped] == ["stm_src_globex_dev_us"]
+    assert "apply provider target globex_dev_us first" in skipped[0].detail
+    assert all("stm_src_globex_dev_us" not in s for s in fake.statements)
+    assert "create catalog from share stm_src_acme_prod_eu" in changes
+
+
+def test_hub_destroy_drops_our_views_and_share_catalogs(cfg: Config):
+    fake = _hub_fake()
+    _apply(cfg, fake, HUB, None)
+
+    _apply(cfg, fake, HUB, None, destroy=True)
+
+    assert fake.views == {}
+    assert set(fake.catalogs) == {"monitoring_hub"}

@@ -1,0 +1,85 @@
+"""Every declared job, for every provider target, is a valid Jobs API definition that runs our wheel."""
+
+from __future__ import annotations
+
+import importlib.metadata
+
+import pytest
+from databricks.sdk.service import jobs
+
+from deploy.jobs import Artifacts, all_job_settings
+from deploy.wheel import Wheel
+from stm.config import Config
+from tests.deploy.conftest import CATCH_UP_PROVIDER, PROVIDER
+
+ARTIFACTS = Artifacts(wheel="/Volumes/c/s/v/stm/wheels/x/system_tables_monitor-0.1.0-py3-none-any.whl", config="/c.yml")
+
+
+def _settings(cfg: Config, target: str) -> dict[str, jobs.JobSettings]:
+    return all_job_settings(cfg, target, ARTIFACTS)
+
+
+@pytest.mark.parametrize("target", [PROVIDER, CATCH_UP_PROVIDER])
+def test_job_settings_survive_the_sdk_round_trip(cfg: Config, target: str):
+    for settings in _settings(cfg, target).values():
+        d = settings.as_dict()
+        assert jobs.JobSettings.from_dict(d).as_dict() == d
+
+
+@pytest.mark.parametrize("target", [PROVIDER, CATCH_UP_PROVIDER])
+def test_job_settings_have_required_fields(cfg: Config, target: str):
+    for key, settings in _settings(cfg, target).items():
+        assert settings.name == f"stm-{target}-{key}"
+        assert (settings.schedule is None) != (settings.continuous is None), key
+        assert settings.email_notifications and settings.email_notifications.on_failure == cfg.targets[target].notify
+        for task in settings.tasks or []:
+            wheel_task = task.python_wheel_task
+            assert task.task_key and wheel_task and wheel_task.package_name and wheel_task.entry_point
+            assert (task.environment_key is None) != (task.job_cluster_key is None), task.task_key
+            assert wheel_task.parameters and wheel_task.parameters[-2:] == ["--config", ARTIFACTS.config]
+            keys = [t.task_key for t in settings.tasks or []]
+            assert all(keys.index(d.task_key) < keys.index(task.task_key) for d in task.depends_on or [])
+
+
+def test_daily_job_runs_at_two_utc_for_two_hours_one_at_a_time_with_retries(cfg: Config):
+    daily = _settings(cfg, PROVIDER)["daily"]
+
+    assert daily.schedule == jobs.CronSchedule(
+        quartz_cron_expression="0 0 2 * * ?", timezone_id="UTC", pause_status=jobs.PauseStatus.UNPAUSED
+    )
+    assert daily.timeout_seconds == 7200 and daily.max_concurrent_runs == 1
+    assert all((t.max_retries or 0) > 0 for t in daily.tasks or [])
+    assert [t.task_key for t in daily.tasks or []] == ["snapshots", "current_state", "rollups"]
+
+
+def test_stream_job_is_continuous_on_serverless_and_scheduled_catch_up_on_job_cluster(cfg: Config):
+    serverless = _settings(cfg, PROVIDER)["stream"]
+    catch_up = _settings(cfg, CATCH_UP_PROVIDER)["stream"]
+
+    assert serverless.continuous == jobs.Continuous(
+        pause_status=jobs.PauseStatus.UNPAUSED, task_retry_mode=jobs.TaskRetryMode.ON_FAILURE
+    )
+    params = (serverless.tasks or [])[0].python_wheel_task
+    assert (
+        params
+        and params.parameters
+        and params.parameters[:4] == ["stream", "--all", "--trigger", "processingTime=5 minutes"]
+    )
+    assert serverless.environments and serverless.environments[0].spec
+    assert serverless.environments[0].spec.dependencies == [ARTIFACTS.wheel]
+    assert catch_up.continuous is None and catch_up.schedule
+    assert catch_up.schedule.quartz_cron_expression == "0 0/30 * * * ?"
+    task = (catch_up.tasks or [])[0]
+    assert task.python_wheel_task and "availableNow" in (task.python_wheel_task.parameters or [])
+    assert task.libraries and task.libraries[0].whl == ARTIFACTS.wheel and catch_up.job_clusters
+
+
+def test_wheel_task_entry_points_exist_in_the_built_wheel_metadata(cfg: Config, wheel: Wheel):
+    (dist,) = importlib.metadata.distributions(path=[str(wheel.path)])
+    scripts = {ep.name: ep.value for ep in dist.entry_points if ep.group == "console_scripts"}
+    for target in (PROVIDER, CATCH_UP_PROVIDER):
+        for settings in _settings(cfg, target).values():
+            for task in settings.tasks or []:
+                assert task.python_wheel_task
+                assert task.python_wheel_task.package_name == dist.metadata["Name"]
+                assert scripts[task.python_wheel_task.entry_point] == "stm.cli:entry"
