@@ -15,6 +15,7 @@ from stm.errors import StmError, UsageError
 
 # command name -> module that defines ``register(subparsers, parent)``; the module sets ``func`` on its parser.
 COMMANDS: dict[str, str] = {
+    "simulate": "stm.simulate.command",
     "deploy": "deploy.command",
     "stream": "streaming.command",
     "checkpoint": "streaming.checkpoint_command",

@@ -1,0 +1,1 @@
+"""A simulated Databricks system catalog: ``simulate`` writes it, ``SYSTEM_TABLES`` gives its schemas."""
