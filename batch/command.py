@@ -1,0 +1,83 @@
+"""``stm batch JOB... | --all [--from DATE --to DATE]``: run batch jobs in one Spark session."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+from typing import Any
+
+from batch.ingest import ingest_job
+from batch.registry import JOBS, BatchContext, BatchJob, JobResult, resolve_jobs, run_jobs
+from stm.config import Config, load_config
+from stm.engine import open_engine
+from stm.errors import UsageError
+
+# Importing these modules registers their jobs.
+JOB_MODULES: tuple[str, ...] = ()
+
+
+def available_jobs(cfg: Config) -> dict[str, BatchJob]:
+    """Every batch job: the registered ones plus one ingest job per non-streamable catalog table."""
+    import importlib
+
+    for module in JOB_MODULES:
+        importlib.import_module(module)
+    jobs = dict(JOBS)
+    for table in cfg.tables_in_mode("snapshot", "watermark"):
+        jobs[table] = ingest_job(table)
+    return jobs
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date like 2026-11-01") from None
+
+
+def register(sub: Any, parent: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "batch",
+        parents=[parent],
+        help="run batch jobs (snapshots, current state, rollups, maintenance)",
+        description="Run batch jobs in one Spark session; with --all, in dependency order. A failed job is "
+        "reported and the others still run (exit code 1).",
+    )
+    p.add_argument("jobs", nargs="*", metavar="JOB", help="job names; `stm batch --list` shows them")
+    p.add_argument("--all", action="store_true", dest="all_jobs", help="run every job")
+    p.add_argument("--list", action="store_true", dest="list_jobs", help="list the jobs and exit")
+    p.add_argument("--from", type=_date, dest="date_from", default=None, help="first date of a backfill (UTC)")
+    p.add_argument("--to", type=_date, dest="date_to", default=None, help="last date of a backfill (UTC)")
+    p.add_argument(
+        "--allow-short-retention",
+        action="store_true",
+        help="let vacuum use a retention below 168 hours (can break running streams)",
+    )
+    p.set_defaults(func=run)
+
+
+def summary_table(results: dict[str, JobResult]) -> str:
+    header = ("job", "status", "rows", "seconds", "detail")
+    rows = [(n, r.status, str(r.rows), f"{r.seconds:.1f}", r.detail) for n, r in results.items()]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4] for r in [header, *rows]
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    jobs = available_jobs(cfg)
+    if args.list_jobs:
+        for j in sorted(jobs.values(), key=lambda j: (j.order, j.name)):
+            print(f"{j.name:32} {j.doc}")
+        return 0
+    chosen = resolve_jobs(jobs, args.jobs, args.all_jobs)
+    if args.date_from and args.date_to and args.date_from > args.date_to:
+        raise UsageError(f"--from {args.date_from} is after --to {args.date_to}")
+    engine = open_engine(cfg, args.lake_root, "stm-batch")
+    ctx = BatchContext(cfg, engine.spark, engine.store, args.date_from, args.date_to, args.allow_short_retention)
+    results = run_jobs(ctx, chosen)
+    print(summary_table(results), file=sys.stdout)
+    return 1 if any(r.status == "failed" for r in results.values()) else 0
