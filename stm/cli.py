@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "deploy": "deploy.command",
     "stream": "streaming.command",
     "checkpoint": "streaming.checkpoint_command",
+    "batch": "batch.command",
 }
 
 log = logging.getLogger(__name__)
