@@ -84,7 +84,7 @@ def simulate(
     audit_events_per_day: int | None = None,
     days_per_commit: int | None = None,
 ) -> dict[str, int]:
-    """Write ``days`` days of system tables under ``lake_root/system`` and return the rows written per table.
+    """Write ``days`` days of system tables under ``lake_root/system``; returns the rows appended per table.
 
     Without ``append`` the lake's ``system`` directory must be empty; with it, the shape and seed come from the
     state file (passing different ones is an error) and the days follow the last simulated one.
