@@ -47,6 +47,28 @@ class DatabricksConfig:
 
 
 @dataclass(frozen=True)
+class Discount:
+    """A negotiated discount on list price for one product or a SKU pattern (``fnmatch``, e.g. ``*_SQL_*``)."""
+
+    percent: float
+    product: str | None = None
+    sku_pattern: str | None = None
+
+
+@dataclass(frozen=True)
+class PricingConfig:
+    currency: str = "USD"
+    discounts: list[Discount] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AnalyticsConfig:
+    tag_keys: list[str] = field(default_factory=lambda: ["team", "env", "cost_center"])
+    idle_cpu_percent: float = 10.0
+    trend_threshold_percent: float = 25.0
+
+
+@dataclass(frozen=True)
 class OptimizeSpec:
     zorder_by: list[str] = field(default_factory=list)
 
@@ -80,6 +102,8 @@ class Config:
     streaming: StreamingConfig = field(default_factory=StreamingConfig)
     local: LocalConfig = field(default_factory=LocalConfig)
     databricks: DatabricksConfig = field(default_factory=DatabricksConfig)
+    pricing: PricingConfig = field(default_factory=PricingConfig)
+    analytics: AnalyticsConfig = field(default_factory=AnalyticsConfig)
     tables: dict[str, TableSpec] = field(default_factory=dict)
     jobs: dict[str, JobSpec] = field(default_factory=dict)
     targets: dict[str, TargetSpec] = field(default_factory=dict)
@@ -148,6 +172,21 @@ def _validate(cfg: Config) -> None:
             )
         if spec.vacuum_retain_hours < 168:
             raise ConfigError(f"{base}.vacuum_retain_hours", "must be at least 168 (7 days)")
+    if cfg.pricing.currency != "USD":
+        raise ConfigError("pricing.currency", f"got {cfg.pricing.currency!r}, allowed: 'USD' (list prices are USD)")
+    for i, d in enumerate(cfg.pricing.discounts):
+        base = f"pricing.discounts[{i}]"
+        if not 0 <= d.percent < 100:
+            raise ConfigError(f"{base}.percent", f"got {d.percent!r}, allowed: 0 <= percent < 100")
+        if (d.product is None) == (d.sku_pattern is None):
+            raise ConfigError(base, "set exactly one of 'product' or 'sku_pattern'")
+    for i, key in enumerate(cfg.analytics.tag_keys):
+        if not key or len(key) > 255:
+            raise ConfigError(f"analytics.tag_keys[{i}]", "must be a non-empty tag key of at most 255 characters")
+    if not 0 <= cfg.analytics.idle_cpu_percent <= 100:
+        raise ConfigError("analytics.idle_cpu_percent", "allowed: 0 to 100")
+    if cfg.analytics.trend_threshold_percent <= 0:
+        raise ConfigError("analytics.trend_threshold_percent", "must be a positive number")
     validate_specs(cfg)
 
 
