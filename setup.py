@@ -45,6 +45,7 @@ setup(
             "mypy>=1.15",
             "types-pyyaml",
             "sqlglot>=30",
+            "minilake>=1.9,<2",
         ],
     },
     entry_points={"console_scripts": ["stm=stm.cli:entry"]},
