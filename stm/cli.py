@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "stream": "streaming.command",
     "checkpoint": "streaming.checkpoint_command",
     "batch": "batch.command",
+    "demo": "stm.demo",
 }
 
 log = logging.getLogger(__name__)
