@@ -209,7 +209,9 @@ def endpoint_inventory(
     endpoint = ["workspace_id", "endpoint_id"]
     entities = _latest_entities(served_entities_bronze)
     by_endpoint = Window.partitionBy(*endpoint)
-    current = entities.where(F.col("endpoint_config_version") == F.max("endpoint_config_version").over(by_endpoint))
+    current = entities.withColumn("_current", F.max("endpoint_config_version").over(by_endpoint)).where(
+        F.col("endpoint_config_version") == F.col("_current")
+    )
     ranked = current.withColumn(
         "_rn", F.row_number().over(by_endpoint.orderBy("served_entity_name", "served_entity_id"))
     ).withColumn("served_entity_count", F.count(F.lit(1)).over(by_endpoint))
