@@ -201,10 +201,10 @@ def billing_summary(
     return out.drop("_account_price")
 
 
-def dq_unpriced_usage(summary: DataFrame) -> DataFrame:
+def dq_unpriced_usage(billing_summary: DataFrame) -> DataFrame:
     """Data quality: billing rows with no list price, per workspace, date and SKU (their cost is NULL, never 0)."""
     return (
-        summary.where(~F.col("is_priced"))
+        billing_summary.where(~F.col("is_priced"))
         .groupBy("account_id", "workspace_id", "usage_date", "sku_name", "cloud", "usage_unit")
         .agg(F.count(F.lit(1)).alias("rows"), F.sum("usage_quantity").alias("quantity"))
     )
