@@ -34,6 +34,10 @@ def local_session(cfg: Config, app_name: str = "stm") -> SparkSession:
         .config("spark.sql.streaming.stopGracefullyOnShutdown", "true")
         .config("spark.sql.parquet.enableVectorizedReader", "true")
         .config("spark.driver.extraJavaOptions", "-Dlog4j2.level=WARN")
+        # Files written by Spark are committed to Delta by delta-rs: standard timestamps, no marker files.
+        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+        .config("spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs", "false")
+        .config("spark.hadoop.parquet.enable.summary-metadata", "false")
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")

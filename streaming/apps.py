@@ -80,6 +80,7 @@ class BronzeSink:
         started = time.monotonic()
         spec = self.app.spec
         rows = self.store.batch_rows(self.app.source, batch)
+        rows_in = rows.count()  # parquet footers locally, the batch's files on Databricks: no full pass
         out = bronze_batch(rows, spec.keys, spec.order_by, batch_id)
         result = self.store.merge(
             self.app.target, out, spec.keys, insert_only=spec.merge == "insert_only", txn=Txn(self.txn_app_id, batch_id)
@@ -88,7 +89,7 @@ class BronzeSink:
             self.after_merge(batch_id, result)
         seconds = time.monotonic() - started
         self.stats.batches += 1
-        self.stats.rows_in += result.rows_in
+        self.stats.rows_in += rows_in
         self.stats.rows_written += result.inserted + result.updated
         self.stats.replays_skipped += int(result.replay_skipped)
         self.stats.seconds += seconds
@@ -96,7 +97,7 @@ class BronzeSink:
             "app=%s batch=%d rows_in=%d rows_out=%d%s seconds=%.2f",
             self.app.name,
             batch_id,
-            result.rows_in,
+            rows_in,
             result.inserted + result.updated,
             " (replay skipped)" if result.replay_skipped else "",
             seconds,

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+import pyarrow.parquet as pq
+from deltalake import CommitProperties, DeltaTable, Field, QueryBuilder, Schema, Transaction, write_deltalake
+from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
 from stm.errors import TableNotFound
 from stm.names import split_table_name
@@ -21,6 +26,8 @@ if TYPE_CHECKING:
     from pyspark.sql.types import StructType
 
 log = logging.getLogger(__name__)
+STAGING_PREFIX = "_stm_staging_"  # a writer's files before they are committed; never part of the table
+STAGING_DIR = "_staging"
 
 
 def _commit_properties(txn: Txn | None) -> CommitProperties | None:
@@ -94,38 +101,92 @@ class LocalTableStore(TableStore):
     def _to_arrow(self, df: DataFrame) -> pa.Table:
         return df.toArrow()
 
+    def _stage(self, df: DataFrame, into: Path) -> list[AddAction]:
+        """Write ``df`` with Spark's parquet writer and move the non-empty files into ``into``."""
+        stage = into / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
+        df.write.parquet(str(stage))
+        adds = []
+        try:
+            for part in sorted(stage.glob("part-*.parquet")):
+                rows = pq.read_metadata(part).num_rows
+                if rows == 0:
+                    continue
+                dest = into / part.name
+                os.replace(part, dest)
+                stat = dest.stat()
+                stats = json.dumps({"numRecords": rows})
+                adds.append(AddAction(dest.name, stat.st_size, {}, int(stat.st_mtime * 1000), True, stats))
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+        return adds
+
+    def _commit_adds(self, path: Path, adds: list[AddAction], schema: pa.Schema, txn: Txn | None) -> None:
+        """One append-only commit of ``adds`` (creating the table, or adding new columns first)."""
+        props = _commit_properties(txn)
+        if not delta_log.is_delta_table(path):
+            create_table_with_add_actions(
+                str(path), Schema.from_arrow(schema), adds, mode="error", commit_properties=props
+            )
+            return
+        dt = DeltaTable(str(path))
+        known = set(dt.schema().to_arrow().names)
+        new_fields = [f for f in schema if f.name not in known]
+        if new_fields:
+            log.info("%s: adding columns %s", path, ", ".join(f.name for f in new_fields))
+            dt.alter.add_columns([Field.from_arrow(f) for f in new_fields])
+            dt = DeltaTable(str(path))
+        actions: list[AddAction | RemoveAction] = list(adds)
+        dt.create_write_transaction(actions, mode="append", schema=dt.schema(), commit_properties=props)
+
     def merge(
         self, name: str, df: DataFrame, keys: list[str], *, insert_only: bool, txn: Txn | None = None
     ) -> MergeResult:
+        """Insert-only: Spark anti-joins the target keys and writes the new rows' files, one append-only commit.
+
+        Upsert: the rows are staged as a Delta table by Spark and MERGEd by delta-rs, streamed, never collected.
+        """
         path = self.path(name)
-        if txn is not None and delta_log.is_delta_table(path):
+        exists = delta_log.is_delta_table(path)
+        if txn is not None and exists:
             done = DeltaTable(str(path)).transaction_version(txn.app_id)
             if done is not None and done >= txn.version:
                 log.info("%s: transaction %s/%s already committed, replay skipped", name, txn.app_id, txn.version)
                 return MergeResult(0, 0, 0, replay_skipped=True)
-        data = self._to_arrow(df)
-        if data.num_rows == 0:
-            return MergeResult(0, 0, 0)
-        if not delta_log.is_delta_table(path):
+        if exists and insert_only:
+            df = df.join(self.read(name).select(*keys), on=keys, how="left_anti")
+        if insert_only or not exists:
             path.mkdir(parents=True, exist_ok=True)
-            write_deltalake(str(path), data, mode="append", commit_properties=_commit_properties(txn))
-            return MergeResult(data.num_rows, data.num_rows, 0)
-        merger = DeltaTable(str(path)).merge(
-            data,
-            merge_predicate(keys),
-            source_alias="s",
-            target_alias="t",
-            merge_schema=True,
-            commit_properties=_commit_properties(txn),
-        )
-        if not insert_only:
-            merger = merger.when_matched_update_all()
-        metrics = merger.when_not_matched_insert_all().execute()
-        return MergeResult(
-            data.num_rows,
-            int(metrics.get("num_target_rows_inserted", 0)),
-            int(metrics.get("num_target_rows_updated", 0)),
-        )
+            adds = self._stage(df, path)
+            inserted = sum(json.loads(a.stats)["numRecords"] for a in adds)
+            if adds:
+                self._commit_adds(path, adds, pq.read_schema(path / adds[0].path), txn)
+            return MergeResult(inserted, inserted, 0)
+        return self._merge_staged(path, df, keys, txn)
+
+    def _merge_staged(self, path: Path, df: DataFrame, keys: list[str], txn: Txn | None) -> MergeResult:
+        stage = self.lake_root / STAGING_DIR / uuid.uuid4().hex
+        stage.mkdir(parents=True)
+        try:
+            adds = self._stage(df, stage)
+            if not adds:
+                return MergeResult(0, 0, 0)
+            schema = pq.read_schema(stage / adds[0].path)
+            create_table_with_add_actions(str(stage), Schema.from_arrow(schema), adds, mode="error")
+            source = QueryBuilder().register("s", DeltaTable(str(stage))).execute("SELECT * FROM s")
+            merger = DeltaTable(str(path)).merge(
+                source,
+                merge_predicate(keys),
+                source_alias="s",
+                target_alias="t",
+                merge_schema=True,
+                commit_properties=_commit_properties(txn),
+            )
+            metrics = merger.when_matched_update_all().when_not_matched_insert_all().execute()
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+        inserted = int(metrics.get("num_target_rows_inserted", 0))
+        updated = int(metrics.get("num_target_rows_updated", 0))
+        return MergeResult(int(metrics.get("num_source_rows", inserted + updated)), inserted, updated)
 
     def overwrite(self, name: str, df: DataFrame, *, txn: Txn | None = None) -> int:
         path = self.path(name)
