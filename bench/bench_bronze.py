@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -64,9 +65,9 @@ class PeakMemory:
         self._thread.join()
 
 
-def _timed(label: str, fn: object) -> float:
+def _timed(label: str, fn: Callable[[], object]) -> float:
     started = time.perf_counter()
-    fn()  # type: ignore[operator]
+    fn()
     seconds = time.perf_counter() - started
     print(f"  {label:<58} {seconds:8.2f} s", flush=True)
     return seconds
