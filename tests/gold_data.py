@@ -13,7 +13,20 @@ from pyspark.sql import DataFrame
 
 from stm.simulate import schemas
 from streaming.cost_model import billing_summary
-from tests.cost_data import D1, D2, LIST_PRICES, SQL_SKU, WS, at, bronze, price, prices_frame, usage, usage_frame
+from tests.cost_data import (
+    ACCOUNT,
+    D1,
+    D2,
+    LIST_PRICES,
+    SQL_SKU,
+    WS,
+    at,
+    bronze,
+    price,
+    prices_frame,
+    usage,
+    usage_frame,
+)
 
 D3 = date(2026, 3, 3)
 SERVING_SKU = "PREMIUM_SERVERLESS_REAL_TIME_INFERENCE_US_EAST"
@@ -55,16 +68,21 @@ AIML_BILLING = [
     usage("j1", "10", hour=3),
 ]  # fmt: skip
 
+
+def scoped(**fields: Any) -> dict[str, Any]:
+    """A row of the scenario's one account and workspace."""
+    return {"account_id": ACCOUNT, "workspace_id": WS, **fields}
+
+
 JOBS = [
-    {"account_id": "acc-1", "workspace_id": WS, "job_id": "7", "name": "etl-old", "change_time": at(date(2026, 1, 1))},
-    {"account_id": "acc-1", "workspace_id": WS, "job_id": "7", "name": "etl", "change_time": at(date(2026, 2, 1))},
+    scoped(job_id="7", name="etl-old", change_time=at(date(2026, 1, 1))),
+    scoped(job_id="7", name="etl", change_time=at(date(2026, 2, 1))),
 ]
 
 
 def _slice(run: str, job: str, start: Any, minutes: int, state: str | None = None, **final: Any) -> dict[str, Any]:
     end = start + timedelta(minutes=minutes)
-    row = {"account_id": "acc-1", "workspace_id": WS, "job_id": job, "run_id": run}
-    return row | {"period_start_time": start, "period_end_time": end, "result_state": state} | final
+    return scoped(job_id=job, run_id=run, period_start_time=start, period_end_time=end, result_state=state, **final)
 
 
 JOB_RUNS = [
@@ -82,19 +100,17 @@ JOB_RUNS = [
 
 
 def _node(cluster: str, instance: str, start: Any, user: float, system: float, mem: float) -> dict[str, Any]:
-    return {
-        "account_id": "acc-1",
-        "workspace_id": WS,
-        "cluster_id": cluster,
-        "instance_id": instance,
-        "start_time": start,
-        "end_time": start + timedelta(minutes=1),
-        "cpu_user_percent": user,
-        "cpu_system_percent": system,
-        "mem_used_percent": mem,
-        "network_sent_bytes": 100,
-        "network_received_bytes": 50,
-    }
+    return scoped(
+        cluster_id=cluster,
+        instance_id=instance,
+        start_time=start,
+        end_time=start + timedelta(minutes=1),
+        cpu_user_percent=user,
+        cpu_system_percent=system,
+        mem_used_percent=mem,
+        network_sent_bytes=100,
+        network_received_bytes=50,
+    )
 
 
 NODES = [
@@ -108,18 +124,16 @@ NODES = [
 
 
 def _event(event_id: str, day: date, user: str, service: str, action: str, status: int = 200, **params: str) -> dict:
-    return {
-        "account_id": "acc-1",
-        "workspace_id": WS,
-        "event_time": at(day, 9),
-        "event_date": day,
-        "user_identity": {"email": user},
-        "service_name": service,
-        "action_name": action,
-        "request_params": list(params.items()),
-        "response": {"status_code": status},
-        "event_id": event_id,
-    }
+    return scoped(
+        event_time=at(day, 9),
+        event_date=day,
+        user_identity={"email": user},
+        service_name=service,
+        action_name=action,
+        request_params=list(params.items()),
+        response={"status_code": status},
+        event_id=event_id,
+    )
 
 
 ORDERS = "main.sales.orders"
@@ -137,20 +151,18 @@ AUDIT = [
 
 def _entity(entity_id: str, endpoint: str, endpoint_id: str, kind: str, name: str, config: int, changed: date,
             **extra: Any) -> dict[str, Any]:  # fmt: skip
-    return {
-        "served_entity_id": entity_id,
-        "account_id": "acc-1",
-        "workspace_id": WS,
-        "created_by": "alice@x",
-        "endpoint_name": endpoint,
-        "endpoint_id": endpoint_id,
-        "served_entity_name": f"{name}-{config}",
-        "entity_type": kind,
-        "entity_name": name,
-        "endpoint_config_version": config,
-        "change_time": at(changed),
+    return scoped(
+        served_entity_id=entity_id,
+        created_by="alice@x",
+        endpoint_name=endpoint,
+        endpoint_id=endpoint_id,
+        served_entity_name=f"{name}-{config}",
+        entity_type=kind,
+        entity_name=name,
+        endpoint_config_version=config,
+        change_time=at(changed),
         **extra,
-    }
+    )
 
 
 SERVED_ENTITIES = [
@@ -165,17 +177,15 @@ SERVED_ENTITIES = [
 
 def _request(rid: str, entity: str, day: date, tokens_in: int | None, tokens_out: int | None, status: int = 200,
              requester: str = "alice@x") -> dict[str, Any]:  # fmt: skip
-    return {
-        "workspace_id": WS,
-        "account_id": "acc-1",
-        "databricks_request_id": rid,
-        "requester": requester,
-        "status_code": status,
-        "request_time": at(day, 10),
-        "input_token_count": tokens_in,
-        "output_token_count": tokens_out,
-        "served_entity_id": entity,
-    }
+    return scoped(
+        databricks_request_id=rid,
+        requester=requester,
+        status_code=status,
+        request_time=at(day, 10),
+        input_token_count=tokens_in,
+        output_token_count=tokens_out,
+        served_entity_id=entity,
+    )
 
 
 ENDPOINT_USAGE = [
@@ -190,22 +200,20 @@ ENDPOINT_USAGE = [
 
 
 def _run(run_id: str, exp: str, user: str, status: str, start: Any, end: Any) -> dict[str, Any]:
-    return {
-        "account_id": "acc-1",
-        "workspace_id": WS,
-        "run_id": run_id,
-        "experiment_id": exp,
-        "created_by": user,
-        "status": status,
-        "start_time": start,
-        "end_time": end,
-        "update_time": at(D2, 12),
-    }
+    return scoped(
+        run_id=run_id,
+        experiment_id=exp,
+        created_by=user,
+        status=status,
+        start_time=start,
+        end_time=end,
+        update_time=at(D2, 12),
+    )
 
 
 EXPERIMENTS = [
-    {"account_id": "acc-1", "workspace_id": WS, "experiment_id": "exp1", "name": "/Users/a/exp", "create_time": at(D1)},
-    {"account_id": "acc-1", "workspace_id": WS, "experiment_id": "exp2", "name": "/Users/b/exp", "create_time": at(D1)},
+    scoped(experiment_id="exp1", name="/Users/a/exp", create_time=at(D1)),
+    scoped(experiment_id="exp2", name="/Users/b/exp", create_time=at(D1)),
 ]
 MLFLOW_RUNS = [
     _run("run1", "exp1", "alice@x", "FINISHED", at(D1, 10), at(D1, 10, 30)),

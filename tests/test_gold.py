@@ -22,6 +22,11 @@ def billing(spark) -> DataFrame:
     return summary(spark, [*BASE_BILLING, *LATE_CORRECTION]).cache()
 
 
+@pytest.fixture(scope="module")
+def audit(spark) -> DataFrame:
+    return bronze(spark, schemas.AUDIT, AUDIT)
+
+
 def on(df: DataFrame, day, *cols: str) -> DataFrame:
     """The rows of one date (whichever date column the table has), projected on ``cols``."""
     date_column = next(c for c in ("usage_date", "summary_date", "run_date", "event_date", "date") if c in df.columns)
@@ -152,8 +157,7 @@ def test_cluster_utilization_avg_peak_and_idle_flag(spark):
     )
 
 
-def test_user_activity_summary_events_and_distinct_actions(spark):
-    audit = bronze(spark, schemas.AUDIT, AUDIT)
+def test_user_activity_summary_events_and_distinct_actions(audit):
     assertDataFrameEqual(
         gold.user_activity_summary(audit).select(
             "event_date", "user_email", "service_name", "event_count", "distinct_actions", "failed_events"
@@ -167,8 +171,7 @@ def test_user_activity_summary_events_and_distinct_actions(spark):
     )
 
 
-def test_data_access_summary_table_actions_only(spark):
-    audit = bronze(spark, schemas.AUDIT, AUDIT)
+def test_data_access_summary_table_actions_only(audit):
     assertDataFrameEqual(
         gold.data_access_summary(audit).select(
             "event_date", "table_name", "access_type", "user_count", "access_count", "denied_count"
