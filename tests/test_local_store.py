@@ -1,0 +1,84 @@
+"""The table store contract on the local adapter: keyed MERGEs, replay, evolution, append-only commits, guards."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stm.errors import TableNotFound, UsageError
+from stm.store.base import Txn
+from stm.store.local import LocalTableStore
+
+T = "monitoring.workspace_usage.things"
+
+
+def _df(spark: Any, rows: list[tuple[str, int]], extra: str | None = None) -> Any:
+    df = spark.createDataFrame(rows, "id string, n long")
+    return df.selectExpr("*", f"'{extra}' AS note") if extra else df
+
+
+def _rows(store: LocalTableStore) -> list[tuple]:
+    return sorted(tuple(r) for r in store.read(T).collect())
+
+
+def _log(store: LocalTableStore, version: int) -> list[dict]:
+    path = store.path(T) / "_delta_log" / f"{version:020d}.json"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture
+def store(spark: Any, tmp_path: Path) -> LocalTableStore:
+    return LocalTableStore(spark, tmp_path)
+
+
+def test_store_insert_only_keeps_first_row_per_key_and_commits_only_adds(spark, store):
+    first = store.merge(T, _df(spark, [("a", 1), ("b", 2)]), ["id"], insert_only=True, txn=Txn("app", 0))
+    second = store.merge(T, _df(spark, [("b", 99), ("c", 3)]), ["id"], insert_only=True, txn=Txn("app", 1))
+    assert (first.inserted, second.inserted, second.updated) == (2, 1, 0)
+    assert _rows(store) == [("a", 1), ("b", 2), ("c", 3)]
+    actions = _log(store, 1)
+    assert not [a for a in actions if "remove" in a]
+    assert any(a.get("txn", {}).get("appId") == "app" and a["txn"]["version"] == 1 for a in actions)
+
+
+def test_store_replayed_transaction_is_skipped(spark, store):
+    store.merge(T, _df(spark, [("a", 1)]), ["id"], insert_only=True, txn=Txn("app", 5))
+    version = store.version(T)
+    again = store.merge(T, _df(spark, [("z", 9)]), ["id"], insert_only=True, txn=Txn("app", 5))
+    assert again.replay_skipped and store.version(T) == version
+    other_app = store.merge(T, _df(spark, [("z", 9)]), ["id"], insert_only=True, txn=Txn("other", 5))
+    assert other_app.inserted == 1
+
+
+def test_store_upsert_updates_matched_and_inserts_new(spark, store):
+    store.merge(T, _df(spark, [("a", 1), ("b", 2)]), ["id"], insert_only=False)
+    result = store.merge(T, _df(spark, [("b", 20), ("c", 3)]), ["id"], insert_only=False)
+    assert (result.inserted, result.updated) == (1, 1)
+    assert _rows(store) == [("a", 1), ("b", 20), ("c", 3)]
+
+
+def test_store_new_source_column_reaches_target_old_rows_null(spark, store):
+    store.merge(T, _df(spark, [("a", 1)]), ["id"], insert_only=True)
+    store.merge(T, _df(spark, [("b", 2)], extra="new"), ["id"], insert_only=True)
+    assert store.read(T).columns == ["id", "n", "note"]
+    assert _rows(store) == [("a", 1, None), ("b", 2, "new")]
+
+
+def test_store_empty_batch_writes_no_commit(spark, store):
+    store.merge(T, _df(spark, [("a", 1)]), ["id"], insert_only=True)
+    version = store.version(T)
+    result = store.merge(T, _df(spark, [("a", 1)]), ["id"], insert_only=True)
+    assert result.inserted == 0 and store.version(T) == version
+
+
+def test_store_vacuum_guard_and_missing_table(spark, store):
+    store.merge(T, _df(spark, [("a", 1)]), ["id"], insert_only=True)
+    with pytest.raises(UsageError, match="below 168 h"):
+        store.vacuum(T, 1)
+    assert store.vacuum(T, 168) == 0
+    with pytest.raises(TableNotFound):
+        store.read("monitoring.workspace_usage.nope")
+    assert not store.exists("monitoring.workspace_usage.nope")
