@@ -68,7 +68,9 @@ class Period:
         out = df.withColumn(self.end_col, self.end(start))
         if self.name == "week":
             out = out.withColumn("iso_year", F.year(F.date_add(start, 3))).withColumn("iso_week", F.weekofyear(start))
-        return out
+        period = [self.start_col, self.end_col, *(["iso_year", "iso_week"] if self.name == "week" else [])]
+        keys = [c for c in dict.fromkeys((*COST_KEYS, *JOB_KEYS)) if c in out.columns]
+        return out.select(*keys, *period, *[c for c in out.columns if c not in keys and c not in period])
 
 
 WEEK = Period("week")
