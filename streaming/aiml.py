@@ -88,11 +88,13 @@ def _usage_of(summary: DataFrame, entity_type: str, *extra: str) -> DataFrame:
 
 
 def foundation_model_usage(endpoint_usage_bronze: DataFrame, served_entities_bronze: DataFrame) -> DataFrame:
+    """``endpoint_usage_summary`` rows of entities of type ``FOUNDATION_MODEL``."""
     summary = endpoint_usage_summary(endpoint_usage_bronze, served_entities_bronze)
     return _usage_of(summary, "FOUNDATION_MODEL", "entity_version")
 
 
 def external_model_usage(endpoint_usage_bronze: DataFrame, served_entities_bronze: DataFrame) -> DataFrame:
+    """``endpoint_usage_summary`` rows of entities of type ``EXTERNAL_MODEL``, with their ``provider``."""
     return _usage_of(
         endpoint_usage_summary(endpoint_usage_bronze, served_entities_bronze), "EXTERNAL_MODEL", "provider"
     )
@@ -103,10 +105,12 @@ def _endpoint_costs(billing_summary: DataFrame, product: str) -> DataFrame:
 
 
 def model_serving_costs(billing_summary: DataFrame) -> DataFrame:
+    """Cost of ``MODEL_SERVING`` usage per date and endpoint (``usage_metadata.endpoint_name`` / ``endpoint_id``)."""
     return _endpoint_costs(billing_summary, MODEL_SERVING)
 
 
 def vector_search_costs(billing_summary: DataFrame) -> DataFrame:
+    """Cost of ``VECTOR_SEARCH`` usage per date and endpoint."""
     return _endpoint_costs(billing_summary, VECTOR_SEARCH)
 
 

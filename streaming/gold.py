@@ -48,14 +48,17 @@ def daily_costs(billing_summary: DataFrame, *keys: str | Column) -> DataFrame:
 
 
 def seconds_between(start: str, end: str) -> Column:
+    """Seconds from timestamp column ``start`` to ``end`` (double, microsecond exact)."""
     return (F.unix_micros(F.col(end)) - F.unix_micros(F.col(start))) / _US_PER_SECOND
 
 
 def cost_by_product(billing_summary: DataFrame) -> DataFrame:
+    """Cost per date and ``billing_origin_product``."""
     return daily_costs(billing_summary, "billing_origin_product")
 
 
 def cost_by_sku(billing_summary: DataFrame) -> DataFrame:
+    """Cost per date, SKU, cloud and unit (a SKU's unit is part of its price key)."""
     return daily_costs(billing_summary, "sku_name", "cloud", "usage_unit")
 
 
@@ -155,6 +158,7 @@ def cluster_utilization(node_timeline_bronze: DataFrame, *, idle_cpu_percent: fl
 
 
 def user_activity_summary(audit_logs_bronze: DataFrame) -> DataFrame:
+    """Audit events per date, user email and service; ``failed_events`` are responses with status >= 400."""
     return (
         audit_logs_bronze.withColumn("user_email", F.col("user_identity.email"))
         .groupBy(*SCOPE, "event_date", "user_email", "service_name")
