@@ -75,7 +75,8 @@ def test_jobs_current_rerun_writes_nothing_and_new_version_updates_one_row(ctx):
     again = jobs_current(ctx)
     assert (again.rows, again.detail) == (0, "unchanged")
     assert (version(ctx, "jobs_current"), snapshot(ctx, "jobs_current")) == (v1, rows1)
-    add(ctx, "jobs_bronze", [("acc", "ws1", "1", "etl-v4", None, utc(2026, 3, 3), None, utc(2026, 3, 3), 4)], JOBS)
+    newer = [("acc", "ws1", "1", "etl-v4", None, utc(2026, 3, 3), None, utc(2026, 3, 3), 4)]
+    add(ctx, "jobs_bronze", newer, JOBS, ["workspace_id", "job_id", "change_time"])
     later = jobs_current(ctx)
     assert later.detail == "0 new, 1 changed"
     current = read(ctx, "jobs_current")

@@ -37,10 +37,9 @@ def put(ctx: BatchContext, table: str, rows: list[tuple[Any, ...]], schema: str)
     ctx.store.overwrite(ctx.cfg.output_name(table), ctx.spark.createDataFrame(rows, schema))
 
 
-def add(ctx: BatchContext, table: str, rows: list[tuple[Any, ...]], schema: str) -> None:
-    """Append ``rows`` to ``table`` as one commit (the key includes every column, so nothing matches)."""
-    df = ctx.spark.createDataFrame(rows, schema)
-    ctx.store.merge(ctx.cfg.output_name(table), df, df.columns, insert_only=True)
+def add(ctx: BatchContext, table: str, rows: list[tuple[Any, ...]], schema: str, keys: list[str]) -> None:
+    """Insert ``rows`` (new ``keys``) into ``table`` in one commit, as a bronze app or the cost model does."""
+    ctx.store.merge(ctx.cfg.output_name(table), ctx.spark.createDataFrame(rows, schema), keys, insert_only=True)
 
 
 def read(ctx: BatchContext, table: str) -> DataFrame:

@@ -175,7 +175,7 @@ def test_optimize_while_a_stream_merges_loses_nothing(spark, cfg, tmp_path) -> N
     assert sorted(ids) == sorted(expected | {"seed"})  # every record once, none lost
     history = store.history(target)
     assert sum(h["operation"] == "OPTIMIZE" for h in history) >= 1
-    assert sum(h["operation"] == "MERGE" for h in history) >= 12
+    assert sum(h["operation"] != "OPTIMIZE" for h in history) >= 13  # the seed and one write per source commit
     logging.getLogger(__name__).info("conflicts retried: stream %d, optimize %d (%d optimize runs)",
                                      len(stream_waits), len(optimize_waits), optimizations)  # fmt: skip
 

@@ -91,7 +91,7 @@ def test_late_correction_moves_last_weeks_total_only(ctx):
         r.week_start: r for r in read(ctx, "cost_weekly_rollup").where("billing_origin_product = 'JOBS'").collect()
     }
     late = [bill("r3-x", "2026-03-02", -7, -7, kind="RETRACTION"), bill("r3-y", "2026-03-02", 6, 6, kind="RESTATEMENT")]
-    add(ctx, "billing_summary", late, BILLING)
+    add(ctx, "billing_summary", late, BILLING, ["record_id"])
     assert cost_weekly_rollup(ctx).rows > 0
     after = {
         r.week_start: r for r in read(ctx, "cost_weekly_rollup").where("billing_origin_product = 'JOBS'").collect()
@@ -107,7 +107,7 @@ def test_backfill_range_recomputes_only_its_periods(spark, cfg, tmp_path):
     full = make_ctx(spark, cfg, lake)
     put(full, "billing_summary", USAGE, BILLING)
     cost_weekly_rollup(full)
-    add(full, "billing_summary", [bill("late", "2026-03-02", 3, 3)], BILLING)
+    add(full, "billing_summary", [bill("late", "2026-03-02", 3, 3)], BILLING, ["record_id"])
     first_week = make_ctx(spark, cfg, lake, d("2026-02-23"), d("2026-02-25"))
     assert cost_weekly_rollup(first_week).detail == "unchanged"  # the correction's week is outside the range
     v = version(full, "cost_weekly_rollup")
