@@ -14,7 +14,7 @@ from stm.engine import open_engine
 from stm.errors import UsageError
 
 # Importing these modules registers their jobs.
-JOB_MODULES: tuple[str, ...] = ("batch.jobs", "batch.maintenance")
+JOB_MODULES: tuple[str, ...] = ("batch.jobs", "batch.models_jobs", "batch.maintenance")
 
 
 def available_jobs(cfg: Config) -> dict[str, BatchJob]:

@@ -117,7 +117,7 @@ def run(root: Path, rows_per_day: int) -> None:
 
     def stream(name: str, options: StreamOptions | None = None) -> int:
         runner = StreamRunner(
-            engine.spark, engine.store, checkpoints, options or StreamOptions(), {"availableNow": True}
+            cfg, engine.spark, engine.store, checkpoints, options or StreamOptions(), {"availableNow": True}
         )
         stats = runner.run([app(name)])[name]
         assert stats.status == "ok", stats.detail

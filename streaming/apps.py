@@ -1,4 +1,4 @@
-"""Streaming apps: one per streamed target of the table catalog, each with its foreachBatch MERGE."""
+"""Streaming apps: bronze apps (one per streamed catalog target) and derived apps (silver billing, gold refreshes)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from pyspark.sql import DataFrame
 
@@ -21,26 +22,57 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class App:
-    """A streaming app: read ``source`` with skipChangeCommits, MERGE each micro-batch into ``target``."""
+    """A streaming app: read ``source`` with skipChangeCommits, write each micro-batch.
+
+    ``bronze``: MERGE the batch into ``target`` as ``spec`` says. ``derived``: ``driver`` is the bronze table whose
+    new rows drive billing_summary (for billing) and the gold dates they touch.
+    """
 
     name: str
     source: str
     target: str
-    spec: TableSpec
+    spec: TableSpec | None = None
+    kind: Literal["bronze", "derived"] = "bronze"
+    driver: str | None = None
+
+    def missing_hint(self) -> str:
+        if self.spec is not None:
+            return f"source {self.source} missing: enable system schema '{self.spec.source_schema}'"
+        return f"source {self.source} missing: run the app {self.driver} first"
 
 
-def resolve_apps(cfg: Config, names: list[str], all_apps: bool, modes: tuple[str, ...] = ("stream",)) -> list[App]:
-    """The apps named (or all of ``modes``), in catalog order; an unknown name lists the valid ones."""
-    valid = cfg.tables_in_mode(*modes)
-    if all_apps and names:
+def derived_apps(cfg: Config) -> list[App]:
+    """The silver billing app and one gold app per streamed bronze table that dates a gold model."""
+    from streaming.derived import SILVER, models_driven_by
+
+    apps = [App(SILVER, cfg.output_name("billing_usage_bronze"), cfg.output_name(SILVER), None, "derived",
+                "billing_usage_bronze")]  # fmt: skip
+    for table in cfg.tables_in_mode("stream"):
+        if table != "billing_usage_bronze" and models_driven_by(table):
+            name = "gold_" + table.removesuffix("_bronze")
+            apps.append(App(name, cfg.output_name(table), name, None, "derived", table))
+    return apps
+
+
+def all_apps(cfg: Config) -> list[App]:
+    bronze = [
+        App(n, cfg.source_name(cfg.tables[n]), cfg.output_name(n), cfg.tables[n]) for n in cfg.tables_in_mode("stream")
+    ]
+    return bronze + derived_apps(cfg)
+
+
+def resolve_apps(cfg: Config, names: list[str], all_selected: bool) -> list[App]:
+    """The apps named (or all), bronze first; an unknown name lists the valid ones."""
+    apps = all_apps(cfg)
+    valid = [a.name for a in apps]
+    if all_selected and names:
         raise UsageError("give app names or --all, not both")
-    if not all_apps and not names:
+    if not all_selected and not names:
         raise UsageError(f"name at least one app or pass --all; apps: {', '.join(valid)}")
     unknown = [n for n in names if n not in valid]
     if unknown:
         raise UsageError(f"unknown app {unknown[0]!r}; valid apps: {', '.join(valid)}")
-    chosen = valid if all_apps else [n for n in valid if n in names]
-    return [App(n, cfg.source_name(cfg.tables[n]), cfg.output_name(n), cfg.tables[n]) for n in chosen]
+    return [a for a in apps if all_selected or a.name in names]
 
 
 @dataclass
@@ -55,11 +87,11 @@ class AppStats:
 
 
 @dataclass
-class BronzeSink:
-    """foreachBatch of a bronze app: rows of the batch, dedupe by key, one MERGE, idempotent on replay.
+class CheckpointedSink:
+    """A foreachBatch function whose writes carry the transaction id (app, streaming query id, batch id).
 
-    The transaction id is (app, streaming query id, batch id): the query id lives in the checkpoint, so a reset
-    checkpoint gets a new id and its batches are never mistaken for ones already written.
+    The query id lives in the checkpoint, so a reset checkpoint gets a new id and its batches are never mistaken
+    for ones already written.
     """
 
     app: App
@@ -76,9 +108,32 @@ class BronzeSink:
             self._query_id = str(meta["id"])
         return f"stm:{self.app.name}:{self._query_id}"
 
+    def _record(self, batch_id: int, rows_in: int, result: MergeResult, seconds: float, extra: str = "") -> None:
+        self.stats.batches += 1
+        self.stats.rows_in += rows_in
+        self.stats.rows_written += result.inserted + result.updated
+        self.stats.replays_skipped += int(result.replay_skipped)
+        self.stats.seconds += seconds
+        log.info(
+            "app=%s batch=%d rows_in=%d rows_out=%d%s%s seconds=%.2f",
+            self.app.name,
+            batch_id,
+            rows_in,
+            result.inserted + result.updated,
+            " (replay skipped)" if result.replay_skipped else "",
+            extra,
+            seconds,
+        )
+
+
+@dataclass
+class BronzeSink(CheckpointedSink):
+    """foreachBatch of a bronze app: rows of the batch, dedupe by key, one MERGE, idempotent on replay."""
+
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
         spec = self.app.spec
+        assert spec is not None
         rows = self.store.batch_rows(self.app.source, batch)
         rows_in = rows.count()  # parquet footers locally, the batch's files on Databricks: no full pass
         out = bronze_batch(rows, spec.keys, spec.order_by, batch_id)
@@ -87,18 +142,27 @@ class BronzeSink:
         )
         if self.after_merge is not None:
             self.after_merge(batch_id, result)
-        seconds = time.monotonic() - started
-        self.stats.batches += 1
-        self.stats.rows_in += rows_in
-        self.stats.rows_written += result.inserted + result.updated
-        self.stats.replays_skipped += int(result.replay_skipped)
-        self.stats.seconds += seconds
-        log.info(
-            "app=%s batch=%d rows_in=%d rows_out=%d%s seconds=%.2f",
-            self.app.name,
-            batch_id,
-            rows_in,
-            result.inserted + result.updated,
-            " (replay skipped)" if result.replay_skipped else "",
-            seconds,
-        )
+        self._record(batch_id, rows_in, result, time.monotonic() - started)
+
+
+@dataclass
+class DerivedSink(CheckpointedSink):
+    """foreachBatch of a derived app: billing_summary upsert (billing), then the gold dates of the batch."""
+
+    cfg: Config | None = None
+
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        from streaming.derived import refresh_from_batch
+
+        started = time.monotonic()
+        assert self.cfg is not None and self.app.driver is not None
+        rows = self.store.batch_rows(self.app.source, batch)
+        rows_in = rows.count()
+        if rows_in == 0:
+            return
+        refreshed = refresh_from_batch(self.cfg, self.store, self.app.driver, rows, Txn(self.txn_app_id, batch_id))
+        merged = refreshed.merged or MergeResult(0, 0, 0)
+        gold_rows = sum(n for n in refreshed.written.values() if n > 0)
+        written = MergeResult(merged.rows_in, merged.inserted + gold_rows, merged.updated, merged.replay_skipped)
+        days = f" dates={len(refreshed.dates)} tables={len(refreshed.written)}"
+        self._record(batch_id, rows_in, written, time.monotonic() - started, days)

@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--max-files-per-trigger {max_files}: must be a positive integer")
     engine = open_engine(cfg, args.lake_root, "stm-stream")
     runner = StreamRunner(
+        cfg,
         engine.spark,
         engine.store,
         Checkpoints(engine.checkpoint_root),

@@ -12,12 +12,14 @@ from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
+from stm.config import Config
 from stm.store.base import StreamOptions, TableStore
-from streaming.apps import App, AppStats, BronzeSink
+from streaming.apps import App, AppStats, BronzeSink, CheckpointedSink, DerivedSink
 from streaming.checkpoints import Checkpoints
 
 log = logging.getLogger(__name__)
 GRACE_SECONDS = 120.0
+INIT_SECONDS = 120.0
 POLL_SECONDS = 1
 
 
@@ -37,17 +39,30 @@ def stop_gracefully(query: StreamingQuery, grace_seconds: float = GRACE_SECONDS)
     query.stop()
 
 
+def wait_until_initialized(query: StreamingQuery, timeout_seconds: float = INIT_SECONDS) -> None:
+    """Wait until the query's sources are initialized, so apps start one after another.
+
+    Each local source starts a Python worker that must connect back to the JVM within Spark's fixed timeout;
+    starting many at once on a small, busy machine can miss it.
+    """
+    deadline = time.monotonic() + timeout_seconds
+    while query.isActive and query.status.get("message") == "Initializing sources" and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 class StreamRunner:
     """Starts each app's query with its checkpoint and lock, waits, and records per-app statistics."""
 
     def __init__(
         self,
+        cfg: Config,
         spark: SparkSession,
         store: TableStore,
         checkpoints: Checkpoints,
         base_options: StreamOptions,
         trigger: dict[str, Any],
     ) -> None:
+        self.cfg = cfg
         self.spark = spark
         self.store = store
         self.checkpoints = checkpoints
@@ -60,14 +75,18 @@ class StreamRunner:
         stats = self.stats[app.name]
         if not self.store.exists(app.source):
             stats.status = "skipped"
-            stats.detail = f"source {app.source} missing: enable system schema '{app.spec.source_schema}'"
+            stats.detail = app.missing_hint()
             log.warning("app %s skipped: %s", app.name, stats.detail)
             return None
         stack.enter_context(self.checkpoints.running(app.name))
         location = self.checkpoints.location(app.name)
         fresh = not (location / "offsets").exists()
         options = self.checkpoints.start_options(app.name, self.base_options) if fresh else self.base_options
-        sink = BronzeSink(app, self.store, location, stats=stats)
+        sink: CheckpointedSink
+        if app.kind == "bronze":
+            sink = BronzeSink(app, self.store, location, stats=stats)
+        else:
+            sink = DerivedSink(app, self.store, location, stats=stats, cfg=self.cfg)
         query = (
             self.store.read_stream(app.source, options)
             .writeStream.queryName(app.name)
@@ -77,11 +96,23 @@ class StreamRunner:
             .start()
         )
         stats.status = "running"
+        wait_until_initialized(query)
         log.info("app %s started (checkpoint %s%s)", app.name, location, ", new" if fresh else "")
         return query
 
     def run(self, apps: list[App]) -> dict[str, AppStats]:
+        """Run ``apps``: with availableNow, bronze apps first and then the derived apps that read them."""
         self.stats = {app.name: AppStats() for app in apps}
+        if self.trigger.get("availableNow"):
+            phases = [[a for a in apps if a.kind == "bronze"], [a for a in apps if a.kind != "bronze"]]
+        else:
+            phases = [apps]
+        for phase in phases:
+            if phase and not self.stop_event.is_set():
+                self._run_phase(phase)
+        return self.stats
+
+    def _run_phase(self, apps: list[App]) -> None:
         queries: dict[str, StreamingQuery] = {}
         with contextlib.ExitStack() as stack:
             try:
@@ -95,7 +126,6 @@ class StreamRunner:
                     if query.isActive:
                         stop_gracefully(query)
                     self._finish(name, query)
-        return self.stats
 
     def _wait(self, queries: dict[str, StreamingQuery]) -> None:
         available_now = bool(self.trigger.get("availableNow"))

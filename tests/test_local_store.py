@@ -82,3 +82,16 @@ def test_store_vacuum_guard_and_missing_table(spark, store):
     with pytest.raises(TableNotFound):
         store.read("monitoring.workspace_usage.nope")
     assert not store.exists("monitoring.workspace_usage.nope")
+
+
+def test_store_replace_rewrites_only_the_given_dates_in_one_commit(spark, store):
+    rows = [("a", 1), ("b", 2), ("c", 3)]
+    store.replace(T, _df(spark, rows))
+    assert _rows(store) == rows
+    version = store.version(T)
+    store.replace(T, _df(spark, [("b", 20), ("d", 4)], extra="x"), column="id", values=["b", "d"])
+    assert store.version(T) == version + 1
+    assert _rows(store) == [("a", 1, None), ("b", 20, "x"), ("c", 3, None), ("d", 4, "x")]
+    store.replace(T, _df(spark, [("z", 0)]))
+    assert _rows(store) == [("z", 0)]
+    assert store.read(T).columns == ["id", "n"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +76,18 @@ class TableStore(ABC):
 
     @abstractmethod
     def overwrite(self, name: str, df: DataFrame, *, txn: Txn | None = None) -> int: ...
+
+    @abstractmethod
+    def replace(
+        self,
+        name: str,
+        df: DataFrame,
+        *,
+        column: str | None = None,
+        values: Sequence[object] = (),
+        txn: Txn | None = None,
+    ) -> int:
+        """Replace the rows whose ``column`` is in ``values`` by ``df`` (all rows when ``column`` is None)."""
 
     @abstractmethod
     def optimize(self, name: str, zorder_by: list[str]) -> dict[str, Any]: ...

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from stm.names import check_identifier, quote, quote_table
@@ -34,6 +35,12 @@ def optimize_sql(target: str, zorder_by: list[str]) -> str:
 
 def vacuum_sql(target: str, retain_hours: int) -> str:
     return f"VACUUM {quote_table(target)} RETAIN {int(retain_hours)} HOURS"
+
+
+def replace_where(column: str, values: Sequence[object]) -> str:
+    """The ``replaceWhere`` predicate of a date-range rewrite: ``col IN ('2026-11-01', ...)``."""
+    literals = ", ".join("'" + str(v).replace("'", "''") + "'" for v in values) or "NULL"
+    return f"{quote(column)} IN ({literals})"
 
 
 def create_like_sql(target: str, source_view: str) -> str:
@@ -107,6 +114,28 @@ class DatabricksTableStore(TableStore):
         finally:
             self._with_txn(None)
         return int(self.spark.read.table(name).count())
+
+    def replace(
+        self,
+        name: str,
+        df: DataFrame,
+        *,
+        column: str | None = None,
+        values: Sequence[object] = (),
+        txn: Txn | None = None,
+    ) -> int:
+        quote_table(name)
+        writer = df.write.format("delta").mode("overwrite")
+        if column is not None:
+            writer = writer.option("replaceWhere", replace_where(column, values)).option("mergeSchema", "true")
+        else:
+            writer = writer.option("overwriteSchema", "true")
+        self._with_txn(txn)
+        try:
+            writer.saveAsTable(name)
+        finally:
+            self._with_txn(None)
+        return -1  # not counted: a count would re-read the table
 
     def optimize(self, name: str, zorder_by: list[str]) -> dict[str, Any]:
         rows = self._sql(optimize_sql(name, zorder_by)).collect()

@@ -7,11 +7,12 @@ import logging
 import os
 import shutil
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow.parquet as pq
-from deltalake import CommitProperties, DeltaTable, Field, QueryBuilder, Schema, Transaction, write_deltalake
+from deltalake import CommitProperties, DeltaTable, Field, QueryBuilder, Schema, Transaction
 from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
 from stm.errors import TableNotFound
@@ -97,9 +98,6 @@ class LocalTableStore(TableStore):
         path = self._require(name)
         files = [row.path for row in batch.select("path").collect()]
         return self._read_files(path, files, self.schema(name))
-
-    def _to_arrow(self, df: DataFrame) -> pa.Table:
-        return df.toArrow()
 
     def _stage(self, df: DataFrame, into: Path) -> list[AddAction]:
         """Write ``df`` with Spark's parquet writer and move the non-empty files into ``into``."""
@@ -189,13 +187,40 @@ class LocalTableStore(TableStore):
         return MergeResult(int(metrics.get("num_source_rows", inserted + updated)), inserted, updated)
 
     def overwrite(self, name: str, df: DataFrame, *, txn: Txn | None = None) -> int:
+        return self.replace(name, df, txn=txn)
+
+    def replace(
+        self,
+        name: str,
+        df: DataFrame,
+        *,
+        column: str | None = None,
+        values: Sequence[object] = (),
+        txn: Txn | None = None,
+    ) -> int:
+        """Replace the rows whose ``column`` is in ``values`` (every row without ``column``) in one commit."""
+        from pyspark.sql import functions as F
+        from pyspark.sql.pandas.types import to_arrow_schema
+
         path = self.path(name)
-        data = self._to_arrow(df)
+        exists = delta_log.is_delta_table(path)
+        if exists and column is not None:
+            keep = self.read(name).where(~F.col(column).isin(list(values)) | F.col(column).isNull())
+            df = keep.unionByName(df, allowMissingColumns=True)
         path.mkdir(parents=True, exist_ok=True)
-        write_deltalake(
-            str(path), data, mode="overwrite", schema_mode="overwrite", commit_properties=_commit_properties(txn)
-        )
-        return int(data.num_rows)
+        adds = self._stage(df, path)
+        schema = pq.read_schema(path / adds[0].path) if adds else to_arrow_schema(df.schema, timezone="UTC")
+        props = _commit_properties(txn)
+        if not exists:
+            create_table_with_add_actions(
+                str(path), Schema.from_arrow(schema), adds, mode="error", commit_properties=props
+            )
+        else:
+            actions: list[AddAction | RemoveAction] = list(adds)
+            DeltaTable(str(path)).create_write_transaction(
+                actions, mode="overwrite", schema=Schema.from_arrow(schema), commit_properties=props
+            )
+        return sum(json.loads(a.stats)["numRecords"] for a in adds)
 
     def optimize(self, name: str, zorder_by: list[str]) -> dict[str, Any]:
         dt = DeltaTable(str(self._require(name)))

@@ -49,7 +49,7 @@ def test_daily_job_runs_at_two_utc_for_two_hours_one_at_a_time_with_retries(cfg:
     )
     assert daily.timeout_seconds == 7200 and daily.max_concurrent_runs == 1
     assert all((t.max_retries or 0) > 0 for t in daily.tasks or [])
-    assert [t.task_key for t in daily.tasks or []] == ["snapshots", "current_state", "rollups"]
+    assert [t.task_key for t in daily.tasks or []] == ["snapshots", "cost_model", "current_state", "rollups"]
 
 
 def test_stream_job_is_continuous_on_serverless_and_scheduled_catch_up_on_job_cluster(cfg: Config):

@@ -1,0 +1,191 @@
+"""Silver and gold I/O: the billing silver app, gold refreshes of the dates each micro-batch touches.
+
+The transforms are pure (``streaming.cost_model``, ``gold``, ``aiml``, registered in ``streaming.models``); this
+module reads their inputs through the table store and writes their outputs: ``billing_summary`` by a keyed upsert,
+dated gold tables by replacing exactly the dates recomputed, small full tables whole.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from stm.config import Config
+from stm.store.base import MergeResult, TableStore, Txn
+from streaming.models import MODELS, SILVER_BILLING, DatedInput, Model, compute
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
+SILVER = SILVER_BILLING.name
+ACCOUNT_PRICES = "billing.account_prices"  # private preview: used when readable
+
+
+def empty_input(spark: SparkSession, cfg: Config, name: str) -> DataFrame:
+    """An empty frame shaped like the bronze table ``name``: its system table's columns plus the audit columns."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+    from pyspark.sql.types import LongType, StructField, StructType, TimestampType
+
+    from stm.simulate.schemas import SYSTEM_TABLES
+
+    system = from_arrow_schema(SYSTEM_TABLES[cfg.table(name).source])
+    audit = [StructField("_ingested_at", TimestampType()), StructField("_batch_id", LongType())]
+    return spark.createDataFrame([], StructType([*system.fields, *audit]))
+
+
+class Inputs:
+    """Reads a model's inputs once per refresh; a missing bronze table is an empty frame (dimensions are optional)."""
+
+    def __init__(self, cfg: Config, store: TableStore) -> None:
+        self.cfg = cfg
+        self.store = store
+        self._frames: dict[str, DataFrame | None] = {}
+
+    def get(self, name: str) -> DataFrame | None:
+        if name not in self._frames:
+            self._frames[name] = self._load(name)
+        return self._frames[name]
+
+    def _load(self, name: str) -> DataFrame | None:
+        if name == "account_prices":
+            full = f"{self.cfg.system_catalog}.{ACCOUNT_PRICES}"
+            return self.store.read(full) if self.store.exists(full) else None
+        full = self.cfg.output_name(name)
+        if self.store.exists(full):
+            return self.store.read(full)
+        if name in self.cfg.tables:
+            return empty_input(self.store.spark, self.cfg, name)
+        return None
+
+    def for_model(self, model: Model) -> dict[str, DataFrame] | None:
+        """The model's frames, or None when a required input that is not a bronze table is missing."""
+        frames: dict[str, DataFrame] = {}
+        for name in (*model.inputs, *model.optional_inputs):
+            frame = self.get(name)
+            if frame is None and name in model.inputs:
+                return None
+            if frame is not None:
+                frames[name] = frame
+        return frames
+
+
+def dates_of(rows: DataFrame, dated: DatedInput) -> list[date]:
+    """Distinct dates of ``rows`` by the input's date column (a small collect: one value per day)."""
+    return sorted(r[0] for r in rows.select(dated.date().alias("d")).distinct().collect() if r[0] is not None)
+
+
+def refresh(
+    cfg: Config, store: TableStore, models: Iterable[Model], dates: Sequence[date] | None, inputs: Inputs | None = None
+) -> dict[str, int]:
+    """Recompute ``models`` for ``dates`` (None: everything) and write them; returns rows written per table."""
+    inputs = inputs or Inputs(cfg, store)
+    written: dict[str, int] = {}
+    for model in models:
+        if dates is not None and not dates and model.date_column is not None:
+            continue
+        frames = inputs.for_model(model)
+        if frames is None:
+            log.info("%s: an input is missing, not refreshed", model.name)
+            continue
+        out = compute(model, frames, cfg, dates=dates)
+        target = cfg.output_name(model.name)
+        if model.date_column is not None and dates is not None:
+            written[model.name] = store.replace(target, out, column=model.date_column, values=list(dates))
+        else:
+            written[model.name] = store.replace(target, out)
+    return written
+
+
+def billing_models() -> list[Model]:
+    """Models refreshed with billing_summary: those dated by it, and small full tables that read it."""
+    return [
+        m
+        for m in MODELS.values()
+        if any(d.input == SILVER for d in m.dated_inputs) or (m.date_column is None and SILVER in m.inputs)
+    ]
+
+
+def models_driven_by(table: str) -> list[Model]:
+    return [m for m in MODELS.values() if m.date_column is not None and any(d.input == table for d in m.dated_inputs)]
+
+
+def price_billing(cfg: Config, inputs: Inputs, usage: DataFrame) -> DataFrame:
+    """billing_summary rows for ``usage`` (bronze rows), priced with the current price tables."""
+    frames = {"billing_usage_bronze": usage}
+    for name in ("list_prices", "account_prices"):
+        frame = inputs.get(name)
+        if frame is not None:
+            frames[name] = frame
+    return compute(SILVER_BILLING, frames, cfg)
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    merged: MergeResult | None
+    dates: list[date]
+    written: dict[str, int]
+    seconds: float
+
+
+def refresh_from_batch(cfg: Config, store: TableStore, driver: str, rows: DataFrame, txn: Txn | None) -> RefreshResult:
+    """One micro-batch of ``driver`` (a bronze table): silver first for billing, then the gold dates it touches."""
+    started = time.monotonic()
+    inputs = Inputs(cfg, store)
+    merged: MergeResult | None = None
+    if driver == SILVER_BILLING.driver_input:
+        summary = price_billing(cfg, inputs, rows)
+        merged = store.merge(cfg.output_name(SILVER), summary, list(SILVER_BILLING.keys), insert_only=False, txn=txn)
+        dates = dates_of(rows, DatedInput(driver, SILVER_BILLING.driver_date))
+        inputs = Inputs(cfg, store)  # billing_summary changed
+        written = refresh(cfg, store, billing_models(), dates, inputs)
+    else:
+        models = models_driven_by(driver)
+        dated = next(d for d in models[0].dated_inputs if d.input == driver)
+        dates = dates_of(rows, dated)
+        written = refresh(cfg, store, models, dates, inputs)
+    return RefreshResult(merged, dates, written, time.monotonic() - started)
+
+
+def reprice(cfg: Config, store: TableStore) -> tuple[int, list[date]]:
+    """Recompute billing_summary from bronze and current prices; upsert rows whose values changed.
+
+    Catches prices that arrived or changed after the records were first priced. Returns (rows changed, their dates).
+    """
+    from streaming.bronze import row_hash
+
+    inputs = Inputs(cfg, store)
+    bronze = inputs.get(SILVER_BILLING.driver_input)
+    if bronze is None:
+        return 0, []
+    fresh = row_hash(price_billing(cfg, inputs, bronze), exclude=("_ingested_at", "_batch_id"))
+    silver_name = cfg.output_name(SILVER)
+    if store.exists(silver_name):
+        current = row_hash(store.read(silver_name), exclude=("_ingested_at", "_batch_id"))
+        changed = fresh.join(current.select("record_id", "_row_hash"), ["record_id", "_row_hash"], "left_anti")
+    else:
+        changed = fresh
+    changed = changed.drop("_row_hash").cache()
+    try:
+        dates = sorted(r[0] for r in changed.select("usage_date").distinct().collect())
+        result = store.merge(silver_name, changed, list(SILVER_BILLING.keys), insert_only=False)
+    finally:
+        changed.unpersist()
+    return result.inserted + result.updated, dates
+
+
+def date_range(rows: Iterable[date], date_from: date | None, date_to: date | None) -> list[date]:
+    return [d for d in rows if (date_from is None or d >= date_from) and (date_to is None or d <= date_to)]
+
+
+def all_dates(store: TableStore, name: str, column: str) -> list[date]:
+    if not store.exists(name):
+        return []
+    return sorted(r[0] for r in store.read(name).select(F.col(column)).distinct().collect() if r[0] is not None)
