@@ -16,7 +16,6 @@ from pyspark.sql import functions as F
 
 from batch.current_state import CURRENT_TABLES, current_state, workspace_info
 from batch.ingest import changed_rows
-from batch.maintenance import retry_on_conflict
 from batch.registry import BatchContext, JobFn, JobResult, job
 from batch.rollups import (
     MONTH,
@@ -33,6 +32,7 @@ from batch.rollups import (
 )
 from stm.errors import TableNotFound
 from stm.store.base import TableStore
+from stm.store.retry import retry_on_conflict
 
 log = logging.getLogger(__name__)
 

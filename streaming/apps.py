@@ -15,6 +15,7 @@ from pyspark.sql import DataFrame
 from stm.config import Config, TableSpec
 from stm.errors import UsageError
 from stm.store.base import MergeResult, TableStore, Txn
+from stm.store.retry import retry_on_conflict
 from streaming.bronze import bronze_batch
 
 log = logging.getLogger(__name__)
@@ -137,8 +138,10 @@ class BronzeSink(CheckpointedSink):
         rows = self.store.batch_rows(self.app.source, batch)
         rows_in = rows.count()  # parquet footers locally, the batch's files on Databricks: no full pass
         out = bronze_batch(rows, spec.keys, spec.order_by, batch_id)
-        result = self.store.merge(
-            self.app.target, out, spec.keys, insert_only=spec.merge == "insert_only", txn=Txn(self.txn_app_id, batch_id)
+        txn = Txn(self.txn_app_id, batch_id)
+        result = retry_on_conflict(
+            f"app {self.app.name} batch {batch_id}",
+            lambda: self.store.merge(self.app.target, out, spec.keys, insert_only=spec.merge == "insert_only", txn=txn),
         )
         if self.after_merge is not None:
             self.after_merge(batch_id, result)
@@ -160,7 +163,10 @@ class DerivedSink(CheckpointedSink):
         rows_in = rows.count()
         if rows_in == 0:
             return
-        refreshed = refresh_from_batch(self.cfg, self.store, self.app.driver, rows, Txn(self.txn_app_id, batch_id))
+        cfg, driver, txn = self.cfg, self.app.driver, Txn(self.txn_app_id, batch_id)
+        refreshed = retry_on_conflict(
+            f"app {self.app.name} batch {batch_id}", lambda: refresh_from_batch(cfg, self.store, driver, rows, txn)
+        )
         merged = refreshed.merged or MergeResult(0, 0, 0)
         gold_rows = sum(n for n in refreshed.written.values() if n > 0)
         written = MergeResult(merged.rows_in, merged.inserted + gold_rows, merged.updated, merged.replay_skipped)

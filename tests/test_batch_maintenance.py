@@ -16,10 +16,11 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError
 
-from batch.maintenance import Backoff, is_commit_conflict, optimize_tables, retry_on_conflict, vacuum_tables
+from batch.maintenance import optimize_tables, vacuum_tables
 from stm.errors import JobFailed, UsageError
 from stm.store.base import StreamOptions, Txn
 from stm.store.local import LocalTableStore
+from stm.store.retry import Backoff, is_commit_conflict, retry_on_conflict
 from tests.lakes import append
 from tests.test_batch_lake import ctx, make_ctx, put, read
 
