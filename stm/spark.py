@@ -20,6 +20,7 @@ def local_session(cfg: Config, app_name: str = "stm") -> SparkSession:
     # Spark's Python workers must run this interpreter (it has deltalake and pyarrow), not the system python3.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # the local engine binds to loopback only
     from pyspark.sql import SparkSession
 
     spark = (
