@@ -20,6 +20,7 @@ from streaming.checkpoints import Checkpoints
 log = logging.getLogger(__name__)
 GRACE_SECONDS = 120.0
 INIT_SECONDS = 120.0
+RETRY_WAITING_SECONDS = 30.0  # long-lived runs: how often apps waiting for their source try to start
 POLL_SECONDS = 1
 
 
@@ -37,6 +38,14 @@ def stop_gracefully(query: StreamingQuery, grace_seconds: float = GRACE_SECONDS)
     while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
         time.sleep(0.2)
     query.stop()
+
+
+def trigger_seconds(trigger: dict[str, Any]) -> float:
+    """The interval of a processingTime trigger in seconds (0 for availableNow)."""
+    if "processingTime" not in trigger:
+        return 0.0
+    count, unit = str(trigger["processingTime"]).split()
+    return float(count) * {"second": 1, "minute": 60, "hour": 3600}[unit.rstrip("s")]
 
 
 def wait_until_initialized(query: StreamingQuery, timeout_seconds: float = INIT_SECONDS) -> None:
@@ -74,9 +83,11 @@ class StreamRunner:
     def _start(self, app: App, stack: contextlib.ExitStack) -> StreamingQuery | None:
         stats = self.stats[app.name]
         if not self.store.exists(app.source):
-            stats.status = "skipped"
+            long_lived = not self.trigger.get("availableNow")
+            if stats.status != "waiting":
+                log.warning("app %s %s: %s", app.name, "waiting" if long_lived else "skipped", app.missing_hint())
+            stats.status = "waiting" if long_lived else "skipped"
             stats.detail = app.missing_hint()
-            log.warning("app %s skipped: %s", app.name, stats.detail)
             return None
         stack.enter_context(self.checkpoints.running(app.name))
         location = self.checkpoints.location(app.name)
@@ -96,6 +107,7 @@ class StreamRunner:
             .start()
         )
         stats.status = "running"
+        stats.detail = ""
         wait_until_initialized(query)
         log.info("app %s started (checkpoint %s%s)", app.name, location, ", new" if fresh else "")
         return query
@@ -116,27 +128,40 @@ class StreamRunner:
         queries: dict[str, StreamingQuery] = {}
         with contextlib.ExitStack() as stack:
             try:
-                for app in apps:
-                    query = self._start(app, stack)
-                    if query is not None:
-                        queries[app.name] = query
-                self._wait(queries)
+                self._start_all(apps, queries, stack)
+                self._wait(apps, queries, stack)
             finally:
                 for name, query in queries.items():
                     if query.isActive:
                         stop_gracefully(query)
                     self._finish(name, query)
 
-    def _wait(self, queries: dict[str, StreamingQuery]) -> None:
+    def _start_all(self, apps: list[App], queries: dict[str, StreamingQuery], stack: contextlib.ExitStack) -> None:
+        """Start every app not running yet whose source exists."""
+        for app in apps:
+            if app.name not in queries and not self.stop_event.is_set():
+                query = self._start(app, stack)
+                if query is not None:
+                    queries[app.name] = query
+
+    def _wait(self, apps: list[App], queries: dict[str, StreamingQuery], stack: contextlib.ExitStack) -> None:
         available_now = bool(self.trigger.get("availableNow"))
+        retry_every = min(RETRY_WAITING_SECONDS, trigger_seconds(self.trigger))
+        next_retry = time.monotonic() + retry_every
         while not self.stop_event.is_set():
+            if not available_now and time.monotonic() >= next_retry:
+                self._start_all([a for a in apps if self.stats[a.name].status == "waiting"], queries, stack)
+                next_retry = time.monotonic() + retry_every
             active = [q for q in queries.values() if q.isActive]
             failed = [q for q in queries.values() if not q.isActive and q.exception() is not None]
             if failed and not available_now:
                 log.error("app %s failed; stopping the others so the job can restart them", failed[0].name)
                 return
-            if not active:
+            if not active and (available_now or not any(st.status == "waiting" for st in self.stats.values())):
                 return
+            if not active:
+                self.stop_event.wait(POLL_SECONDS)
+                continue
             with contextlib.suppress(StreamingQueryException):
                 active[0].awaitTermination(POLL_SECONDS)  # returns as soon as that query ends
         log.info("stop requested: letting running micro-batches finish")
