@@ -27,10 +27,7 @@ def maintenance_tables(cfg: Config, store: TableStore) -> list[str]:
     """Tables of the output schema that exist: every catalog table, every declared output, every discovered one."""
     declared = [*cfg.tables, *CURRENT_TABLES, *ROLLUP_TABLES]
     declared += [t for share in cfg.shares.values() for t in share.tables]
-    # A store that can list the output schema (a ``list_tables(catalog, schema)`` method) adds undeclared tables.
-    lister = getattr(store, "list_tables", None)
-    if callable(lister):
-        declared += list(lister(cfg.output.catalog, cfg.output.schema))
+    declared += store.list_tables(cfg.output.catalog, cfg.output.schema)
     unique = list(dict.fromkeys(declared))
     return [t for t in unique if store.exists(cfg.output_name(t))]
 

@@ -95,3 +95,10 @@ def test_store_replace_rewrites_only_the_given_dates_in_one_commit(spark, store)
     store.replace(T, _df(spark, [("z", 0)]))
     assert _rows(store) == [("z", 0)]
     assert store.read(T).columns == ["id", "n"]
+
+
+def test_store_list_tables_names_only_delta_tables(spark, store, tmp_path):
+    store.merge(T, _df(spark, [("a", 1)]), ["id"], insert_only=True)
+    (tmp_path / "monitoring" / "workspace_usage" / "not_a_table").mkdir()
+    assert store.list_tables("monitoring", "workspace_usage") == ["things"]
+    assert store.list_tables("monitoring", "nothing_here") == []

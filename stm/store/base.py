@@ -96,6 +96,10 @@ class TableStore(ABC):
     def vacuum(self, name: str, retain_hours: int, *, allow_short_retention: bool = False) -> int: ...
 
     @abstractmethod
+    def list_tables(self, catalog: str, schema: str) -> list[str]:
+        """Names (without catalog and schema) of the tables in ``catalog.schema``."""
+
+    @abstractmethod
     def version(self, name: str) -> int | None: ...
 
     @abstractmethod

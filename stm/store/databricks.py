@@ -147,6 +147,10 @@ class DatabricksTableStore(TableStore):
             self.spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
         return len(self._sql(vacuum_sql(name, retain_hours)).collect())
 
+    def list_tables(self, catalog: str, schema: str) -> list[str]:
+        rows = self._sql(f"SHOW TABLES IN {quote(catalog)}.{quote(schema)}").collect()
+        return sorted(str(r["tableName"]) for r in rows if not r["isTemporary"])
+
     def version(self, name: str) -> int | None:
         if not self.exists(name):
             return None

@@ -16,7 +16,7 @@ from deltalake import CommitProperties, DeltaTable, Field, QueryBuilder, Schema,
 from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
 from stm.errors import TableNotFound
-from stm.names import split_table_name
+from stm.names import check_identifier, split_table_name
 from stm.store import delta_log
 from stm.store.base import MergeResult, StreamOptions, TableStore, Txn, check_vacuum_retention
 from stm.store.delta_source import FORMAT
@@ -232,6 +232,12 @@ class LocalTableStore(TableStore):
         dt = DeltaTable(str(self._require(name)))
         removed = dt.vacuum(retain_hours, dry_run=False, enforce_retention_duration=not allow_short_retention)
         return len(removed)
+
+    def list_tables(self, catalog: str, schema: str) -> list[str]:
+        folder = self.lake_root / check_identifier(catalog, "catalog") / check_identifier(schema, "schema")
+        if not folder.is_dir():
+            return []
+        return sorted(p.name for p in folder.iterdir() if delta_log.is_delta_table(p))
 
     def version(self, name: str) -> int | None:
         path = self.path(name)
