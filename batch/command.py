@@ -12,6 +12,7 @@ from batch.registry import JOBS, BatchContext, BatchJob, JobResult, resolve_jobs
 from stm.config import Config, load_config
 from stm.engine import open_engine
 from stm.errors import UsageError
+from stm.store.base import check_vacuum_retention
 
 # Importing these modules registers their jobs.
 JOB_MODULES: tuple[str, ...] = ("batch.jobs", "batch.models_jobs", "batch.maintenance")
@@ -50,9 +51,15 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     p.add_argument("--from", type=_date, dest="date_from", default=None, help="first date of a backfill (UTC)")
     p.add_argument("--to", type=_date, dest="date_to", default=None, help="last date of a backfill (UTC)")
     p.add_argument(
+        "--retain-hours",
+        type=int,
+        default=None,
+        help="vacuum: retention in hours for every table (default: the catalog's, at least 168)",
+    )
+    p.add_argument(
         "--allow-short-retention",
         action="store_true",
-        help="let vacuum use a retention below 168 hours (can break running streams)",
+        help="let vacuum use a --retain-hours below 168 (can break running streams and time travel)",
     )
     p.set_defaults(func=run)
 
@@ -76,8 +83,12 @@ def run(args: argparse.Namespace) -> int:
     chosen = resolve_jobs(jobs, args.jobs, args.all_jobs)
     if args.date_from and args.date_to and args.date_from > args.date_to:
         raise UsageError(f"--from {args.date_from} is after --to {args.date_to}")
+    if args.retain_hours is not None:
+        check_vacuum_retention(args.retain_hours, args.allow_short_retention)  # before any engine starts
     engine = open_engine(cfg, args.lake_root, "stm-batch")
-    ctx = BatchContext(cfg, engine.spark, engine.store, args.date_from, args.date_to, args.allow_short_retention)
+    ctx = BatchContext(
+        cfg, engine.spark, engine.store, args.date_from, args.date_to, args.allow_short_retention, args.retain_hours
+    )
     results = run_jobs(ctx, chosen)
     print(summary_table(results), file=sys.stdout)
     return 1 if any(r.status == "failed" for r in results.values()) else 0

@@ -91,4 +91,4 @@ def optimize(ctx: BatchContext) -> JobResult:
 @job("vacuum", ORDER_VACUUM)
 def vacuum(ctx: BatchContext) -> JobResult:
     """VACUUM every output table with its catalog retention (at least 168 h unless --allow-short-retention)."""
-    return vacuum_tables(ctx)
+    return vacuum_tables(ctx, retain_hours=ctx.vacuum_retain_hours)

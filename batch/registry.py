@@ -30,6 +30,7 @@ class BatchContext:
     date_from: date | None = None
     date_to: date | None = None
     allow_short_retention: bool = False
+    vacuum_retain_hours: int | None = None  # overrides the catalog's retention for every table
 
 
 @dataclass

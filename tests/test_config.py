@@ -108,3 +108,9 @@ def test_cli_stream_without_lake_root_exits_2(capsys, monkeypatch):
     monkeypatch.delenv("STM_LAKE_ROOT", raising=False)
     assert main(["stream", "--all", "--trigger", "availableNow"]) == 2
     assert "--lake-root DIR (or STM_LAKE_ROOT) is required" in capsys.readouterr().err
+
+
+def test_cli_batch_short_vacuum_retention_refused_before_any_work(capsys, tmp_path):
+    assert main(["batch", "vacuum", "--retain-hours", "24", "--lake-root", str(tmp_path)]) == 2
+    assert "pass --allow-short-retention" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())

@@ -45,7 +45,7 @@ def check_vacuum_retention(retain_hours: int, allow_short_retention: bool) -> No
     if retain_hours < MIN_VACUUM_HOURS and not allow_short_retention:
         raise UsageError(
             f"vacuum retention {retain_hours} h is below {MIN_VACUUM_HOURS} h, which can break running streams "
-            "and time travel; pass the explicit override to allow it"
+            "and time travel; pass --allow-short-retention to allow it"
         )
 
 
