@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date
 from typing import Any
 
 from batch.ingest import ingest_job
 from batch.registry import JOBS, BatchContext, BatchJob, JobResult, resolve_jobs, run_jobs
+from stm.cli import iso_date
 from stm.config import Config, load_config
 from stm.engine import open_engine
 from stm.errors import UsageError
@@ -30,13 +30,6 @@ def available_jobs(cfg: Config) -> dict[str, BatchJob]:
     return jobs
 
 
-def _date(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a date like 2026-11-01") from None
-
-
 def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "batch",
@@ -48,8 +41,8 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     p.add_argument("jobs", nargs="*", metavar="JOB", help="job names; `stm batch --list` shows them")
     p.add_argument("--all", action="store_true", dest="all_jobs", help="run every job")
     p.add_argument("--list", action="store_true", dest="list_jobs", help="list the jobs and exit")
-    p.add_argument("--from", type=_date, dest="date_from", default=None, help="first date of a backfill (UTC)")
-    p.add_argument("--to", type=_date, dest="date_to", default=None, help="last date of a backfill (UTC)")
+    p.add_argument("--from", type=iso_date, dest="date_from", default=None, help="first date of a backfill (UTC)")
+    p.add_argument("--to", type=iso_date, dest="date_to", default=None, help="last date of a backfill (UTC)")
     p.add_argument(
         "--retain-hours",
         type=int,

@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
 from stm import __version__
@@ -21,6 +22,9 @@ COMMANDS: dict[str, str] = {
     "checkpoint": "streaming.checkpoint_command",
     "batch": "batch.command",
     "demo": "stm.demo",
+    "report": "stm.report.command",
+    "share": "stm.sharing.command",
+    "hub": "stm.sharing.hub_command",
 }
 
 log = logging.getLogger(__name__)
@@ -31,6 +35,14 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{self.prog}: {message}")
+
+
+def iso_date(text: str) -> date:
+    """An argparse type for dates: ``YYYY-MM-DD``."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
 
 
 def common_options() -> argparse.ArgumentParser:

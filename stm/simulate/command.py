@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 from typing import Any
 
+from stm.cli import iso_date
 from stm.errors import UsageError
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
 
 
 def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
@@ -31,7 +24,9 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
     p.add_argument("--days", type=int, required=True, help="days to simulate (1-366)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default 0; 0-4294967295)")
     p.add_argument("--append", action="store_true", help="add --days newer days to an existing simulated lake")
-    p.add_argument("--end-date", type=_date, default=None, help="day after the last simulated day (default 2026-11-01)")
+    p.add_argument(
+        "--end-date", type=iso_date, default=None, help="day after the last simulated day (default 2026-11-01)"
+    )
     p.add_argument(
         "--billing-rows-per-day", type=int, default=None, help="billing rows per workspace and day (default 200)"
     )
