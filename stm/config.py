@@ -13,6 +13,7 @@ import yaml
 
 from stm.errors import ConfigError, InvalidIdentifier
 from stm.names import check_identifier
+from stm.sharing.hub_config import HubConfig, validate_hub
 from stm.specs import JobSpec, ShareSpec, TargetSpec
 from stm.specs import validate as validate_specs
 from stm.typed import deep_merge, load_dataclass
@@ -108,6 +109,7 @@ class Config:
     jobs: dict[str, JobSpec] = field(default_factory=dict)
     targets: dict[str, TargetSpec] = field(default_factory=dict)
     shares: dict[str, ShareSpec] = field(default_factory=dict)
+    hub: HubConfig = field(default_factory=HubConfig)
 
     def table(self, name: str) -> TableSpec:
         if name not in self.tables:
@@ -188,6 +190,7 @@ def _validate(cfg: Config) -> None:
     if cfg.analytics.trend_threshold_percent <= 0:
         raise ConfigError("analytics.trend_threshold_percent", "must be a positive number")
     validate_specs(cfg)
+    validate_hub(cfg)
 
 
 def _ident(value: str, path: str) -> None:

@@ -94,10 +94,15 @@ class SharedTableSpec:
 
 @dataclass(frozen=True)
 class ShareSpec:
-    """A Delta share of curated output tables, shared WITH HISTORY."""
+    """A Delta share of curated output tables, shared WITH HISTORY.
+
+    ``mask_personal_data``: the local sharing endpoint serves personal data (emails, IP addresses, user names)
+    as keyed hashes (see ``stm/sharing/files.py``).
+    """
 
     description: str = ""
     tables: dict[str, SharedTableSpec] = field(default_factory=dict)
+    mask_personal_data: bool = False
 
 
 def catch_up_cron(minutes: int) -> str:

@@ -1,0 +1,48 @@
+"""``stm hub sync``: pull every provider of the ``hub:`` configuration and rebuild the consolidated tables."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from stm.config import load_config
+from stm.errors import ConfigError, UsageError
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
+    p = subparsers.add_parser(
+        "hub",
+        parents=[parent],
+        help="sync the hub: read every provider's share, write consolidated tables",
+        description="sync: read the providers of the config's hub: section through their Delta Sharing profiles "
+        "(only tables whose version changed), write <hub.catalog>.<hub.schema>.all_<table>, all_workspaces_billing, "
+        "all_workspaces_costs, cross_account_dashboard and sync_status under --lake-root",
+    )
+    p.add_argument("action", choices=["sync"])
+    p.add_argument("--retries", type=int, default=2, help="client retries per request before a provider fails")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Sync once; exit 1 when a provider or table failed (the others are still synced)."""
+    from stm.sharing.hub import Hub
+
+    cfg = load_config(args.config)
+    if args.lake_root is None:
+        raise UsageError("--lake-root (or STM_LAKE_ROOT) is required: the hub lake")
+    if not cfg.hub.providers:
+        raise ConfigError("hub.providers", "no providers: list them in the hub: section of a --config file")
+    if args.retries < 0:
+        raise UsageError("--retries must be 0 or more")
+    statuses = Hub(Path(args.lake_root), cfg, retries=args.retries).sync()
+    failed = [s for s in statuses if s.status == "failed"]
+    counts: dict[str, int] = {}
+    for s in statuses:
+        counts[s.status] = counts.get(s.status, 0) + 1
+    print("hub sync: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+    for s in failed:
+        print(f"  failed: provider={s.provider} table={s.table}: {s.error}")
+    return 1 if failed else 0

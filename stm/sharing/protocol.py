@@ -1,0 +1,158 @@
+"""Delta Sharing protocol responses built from Delta log actions (pure: dicts in, dicts and bytes out).
+
+Responses use the protocol's parquet format (``PROTOCOL.md``): one JSON object per line, a ``protocol`` line, a
+``metaData`` line, then ``file`` lines (a query) or ``add``/``cdf``/``remove`` lines (a changes query). File URLs
+are made by the caller (pre-signed, short-lived), so this module never sees a path on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+NDJSON = "application/x-ndjson"
+PROTOCOL_ACTION: dict[str, Any] = {"protocol": {"minReaderVersion": 1}}
+
+# url_for(data file) -> (pre-signed URL, its expiration in epoch ms, size in bytes of what that URL serves)
+UrlFor = Callable[["LogFile"], tuple[str, int, int]]
+
+
+@dataclass(frozen=True)
+class LogFile:
+    """A data file named by the Delta log, relative to the table directory."""
+
+    path: str
+    size: int
+    partition_values: dict[str, str | None] = field(default_factory=dict)
+    stats: str | None = None
+    version: int | None = None
+    timestamp_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class LogCommit:
+    """The data changes of one commit: files added, removed and change-data files (``dataChange`` only)."""
+
+    version: int
+    timestamp_ms: int
+    adds: list[LogFile]
+    removes: list[LogFile]
+    cdc: list[LogFile]
+
+
+class ProtocolError(Exception):
+    """A request the protocol refuses: HTTP status, protocol error code and a message safe to return."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+    def body(self) -> dict[str, str]:
+        return {"errorCode": self.code, "message": self.message}
+
+
+def bad_request(message: str) -> ProtocolError:
+    return ProtocolError(400, "INVALID_PARAMETER_VALUE", message)
+
+
+def not_found(message: str) -> ProtocolError:
+    return ProtocolError(404, "RESOURCE_DOES_NOT_EXIST", message)
+
+
+def file_id(path: str) -> str:
+    """A stable id for a data file, not revealing its path."""
+    return hashlib.sha256(path.encode("utf-8")).hexdigest()[:32]
+
+
+def metadata_action(meta: dict[str, Any], version: int, *, size: int | None = None, files: int | None = None) -> dict:
+    """The ``metaData`` line of a table at ``version`` from its Delta ``metaData`` action."""
+    out: dict[str, Any] = {
+        "id": meta.get("id") or "",
+        "format": {"provider": "parquet"},
+        "schemaString": meta["schemaString"],
+        "partitionColumns": list(meta.get("partitionColumns") or []),
+        "version": version,
+    }
+    for key in ("name", "description"):
+        if meta.get(key):
+            out[key] = meta[key]
+    if meta.get("configuration"):
+        out["configuration"] = dict(meta["configuration"])
+    if size is not None:
+        out["size"] = size
+    if files is not None:
+        out["numFiles"] = files
+    return {"metaData": out}
+
+
+def _file_body(f: LogFile, url_for: UrlFor, version: int | None, timestamp_ms: int | None) -> dict[str, Any]:
+    url, expires, size = url_for(f)
+    body: dict[str, Any] = {
+        "url": url,
+        "id": file_id(f.path),
+        "partitionValues": dict(f.partition_values),
+        "size": size,
+        "expirationTimestamp": expires,
+    }
+    if f.stats:
+        body["stats"] = f.stats
+    if version is not None:
+        body["version"] = version
+    if timestamp_ms is not None:
+        body["timestamp"] = timestamp_ms
+    return body
+
+
+def file_actions(files: Iterable[LogFile], url_for: UrlFor) -> list[dict[str, Any]]:
+    """``file`` lines of a snapshot query; each names the version that added it when known."""
+    return [{"file": _file_body(f, url_for, f.version, f.timestamp_ms)} for f in files]
+
+
+def change_actions(commits: Iterable[LogCommit], url_for: UrlFor) -> list[dict[str, Any]]:
+    """``add``/``cdf``/``remove`` lines per commit, oldest first, as Delta's change data feed reads them.
+
+    A commit with change-data files is read from those alone; otherwise its data-changing adds are inserts and
+    its data-changing removes deletes (every row of the removed file). OPTIMIZE commits (no data change) emit
+    nothing.
+    """
+    out: list[dict[str, Any]] = []
+    for c in commits:
+        if c.cdc:
+            out += [{"cdf": _file_body(f, url_for, c.version, c.timestamp_ms)} for f in c.cdc]
+            continue
+        out += [{"add": _file_body(f, url_for, c.version, c.timestamp_ms)} for f in c.adds]
+        out += [{"remove": _file_body(f, url_for, c.version, c.timestamp_ms)} for f in c.removes]
+    return out
+
+
+def ndjson(actions: Iterable[dict[str, Any]]) -> bytes:
+    return b"".join(json.dumps(a, separators=(",", ":")).encode("utf-8") + b"\n" for a in actions)
+
+
+def parse_commit(version: int, actions: list[dict[str, Any]], fallback_timestamp_ms: int) -> LogCommit:
+    """The data changes of a commit from its raw log actions."""
+    timestamp = fallback_timestamp_ms
+    adds: list[LogFile] = []
+    removes: list[LogFile] = []
+    cdc: list[LogFile] = []
+    for action in actions:
+        if "commitInfo" in action and action["commitInfo"].get("timestamp"):
+            timestamp = int(action["commitInfo"]["timestamp"])
+    for action in actions:
+        for kind, bucket in (("add", adds), ("remove", removes), ("cdc", cdc)):
+            if kind in action and (kind == "cdc" or action[kind].get("dataChange", True)):
+                a = action[kind]
+                if a.get("deletionVector"):
+                    raise bad_request("the table uses deletion vectors, which this endpoint does not share")
+                stats = a.get("stats") if kind == "add" else None
+                bucket.append(
+                    LogFile(
+                        a["path"], int(a.get("size") or 0), a.get("partitionValues") or {}, stats, version, timestamp
+                    )
+                )
+    return LogCommit(version, timestamp, adds, removes, cdc)

@@ -1,0 +1,250 @@
+"""The local Delta Sharing endpoint read by the official ``delta_sharing`` client, and refused to everyone else."""
+
+from __future__ import annotations
+
+import json
+import logging
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import delta_sharing
+import pandas as pd
+import pyarrow as pa
+import pytest
+import requests
+from deltalake import DeltaTable
+
+from stm.cli import main
+from stm.sharing.files import FileSigner
+from stm.sharing.recipients import RecipientStore
+from stm.sharing.server import create_app
+from tests.sharing_fixtures import (
+    MASKED,
+    OTHER,
+    SHARE,
+    ServerThread,
+    provider_lake,
+    sharing_config,
+    table_dir,
+    write,
+)
+
+SCHEMA = "workspace_usage"
+
+
+@dataclass
+class Env:
+    root: Path
+    server: ServerThread
+    signer: FileSigner
+    profile: Path
+    token: str
+    other_token: str
+
+    def url(self, table: str, share: str = SHARE) -> str:
+        return f"{self.profile}#{share}.{SCHEMA}.{table}"
+
+    def get(self, path: str, token: str | None = None) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return requests.get(self.server.endpoint + path, headers=headers, timeout=10)
+
+    def query_lines(self, table: str, body: dict | None = None) -> list[dict]:
+        resp = requests.post(
+            f"{self.server.endpoint}/shares/{SHARE}/schemas/{SCHEMA}/tables/{table}/query",
+            json=body or {},
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=10,
+        )
+        assert resp.status_code == 200, resp.text
+        return [json.loads(line) for line in resp.text.splitlines()]
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    root = provider_lake(tmp_path_factory.mktemp("provider"))
+    write(root, "clusters_current", pa.table({"cluster_id": ["c1", "c2"]}))
+    DeltaTable(str(table_dir(root, "clusters_current"))).delete("cluster_id = 'c1'")
+    signer = FileSigner()
+    server = ServerThread(create_app(root, sharing_config(), RecipientStore(root), signer)).start()
+    store = RecipientStore(root)
+    _r, profile = store.add("hub", [SHARE, MASKED], server.endpoint)
+    _r2, other = store.add("other", [OTHER], server.endpoint)
+    token = json.loads(profile.read_text())["bearerToken"]
+    other_token = json.loads(other.read_text())["bearerToken"]
+    yield Env(root, server, signer, profile, token, other_token)
+    server.stop()
+
+
+def provider_table(env: Env, table: str, version: int | None = None) -> pd.DataFrame:
+    dt = DeltaTable(str(table_dir(env.root, table)), version=version)
+    return dt.to_pyarrow_dataset().to_table(use_threads=False).to_pandas()
+
+
+def sort(df: pd.DataFrame, key: str) -> pd.DataFrame:
+    return df.sort_values(key).reset_index(drop=True)
+
+
+def test_client_lists_only_granted_shares_and_existing_tables(env: Env) -> None:
+    client = delta_sharing.SharingClient(str(env.profile))
+    assert [s.name for s in client.list_shares()] == [SHARE, MASKED]
+    assert [s.name for s in client.list_schemas(delta_sharing.Share(SHARE))] == [SCHEMA]
+    tables = {(t.share, t.name) for t in client.list_all_tables()}
+    assert (SHARE, "billing_summary") in tables
+    assert (MASKED, "user_activity_summary") in tables
+    assert (SHARE, "cost_by_sku") not in tables  # declared but not built yet
+    assert all(t.share != OTHER for t in client.list_all_tables())
+
+
+def test_load_as_pandas_equals_provider_table(env: Env) -> None:
+    got = delta_sharing.load_as_pandas(env.url("billing_summary"))
+    want = provider_table(env, "billing_summary")
+    pd.testing.assert_frame_equal(sort(got, "record_id"), sort(want, "record_id"))
+    assert delta_sharing.get_table_version(env.url("billing_summary")) == 1
+
+
+def test_load_at_version_returns_that_snapshot(env: Env) -> None:
+    got = delta_sharing.load_as_pandas(env.url("billing_summary"), version=0)
+    assert sorted(got["record_id"]) == ["r1", "r2"]
+    after_delete = delta_sharing.load_as_pandas(env.url("clusters_current"))
+    assert list(after_delete["cluster_id"]) == ["c2"]
+
+
+def test_changes_feed_has_inserts_and_deletes_per_commit(env: Env) -> None:
+    appended = delta_sharing.load_table_changes_as_pandas(env.url("billing_summary"), starting_version=1)
+    assert list(appended["record_id"]) == ["r3"]
+    assert set(appended["_change_type"]) == {"insert"}
+    assert set(appended["_commit_version"]) == {1}
+    changes = delta_sharing.load_table_changes_as_pandas(env.url("clusters_current"), starting_version=0)
+    rows = sorted(zip(changes["_commit_version"], changes["_change_type"], changes["cluster_id"], strict=True))
+    # the DELETE rewrote the file: its old rows are deleted and the kept row inserted again (no CDC files)
+    want = [(0, "insert", "c1"), (0, "insert", "c2"), (1, "delete", "c1"), (1, "delete", "c2"), (1, "insert", "c2")]
+    assert rows == want
+
+
+def test_metadata_and_version_carry_the_table_version_header(env: Env) -> None:
+    base = f"/shares/{SHARE}/schemas/{SCHEMA}/tables/billing_summary"
+    meta = env.get(f"{base}/metadata", env.token)
+    assert meta.headers["delta-table-version"] == "1"
+    lines = [json.loads(line) for line in meta.text.splitlines()]
+    assert lines[0] == {"protocol": {"minReaderVersion": 1}}
+    assert lines[1]["metaData"]["format"] == {"provider": "parquet"}
+    assert env.get(f"{base}/version", env.token).headers["delta-table-version"] == "1"
+    assert env.get(f"/shares/{SHARE}", env.token).json() == {"share": {"name": SHARE, "id": SHARE}}
+
+
+def test_file_url_supports_range_and_head(env: Env) -> None:
+    url = env.query_lines("billing_summary")[2]["file"]["url"]
+    part = requests.get(url, headers={"Range": "bytes=0-3"}, timeout=10)
+    assert (part.status_code, part.content) == (206, b"PAR1")
+    assert part.headers["content-range"].startswith("bytes 0-3/")
+    head = requests.head(url, timeout=10)
+    assert head.status_code == 200 and int(head.headers["content-length"]) > 4
+
+
+def _error(resp: requests.Response, status: int, code: str) -> None:
+    assert resp.status_code == status, resp.text
+    assert resp.json()["errorCode"] == code
+    assert set(resp.json()) == {"errorCode", "message"}
+
+
+def test_requests_without_a_valid_token_are_refused(env: Env) -> None:
+    _error(env.get("/shares"), 401, "UNAUTHENTICATED")
+    _error(env.get("/shares", "not-a-token"), 401, "UNAUTHENTICATED")
+    _error(env.get(f"/shares/{SHARE}/all-tables", env.token[:-1]), 401, "UNAUTHENTICATED")
+    _error(env.get("/shares/../../etc/passwd"), 404, "RESOURCE_DOES_NOT_EXIST")  # no such route: nothing read
+
+
+def test_another_recipients_share_looks_like_no_share(env: Env) -> None:
+    denied = env.get(f"/shares/{OTHER}/all-tables", env.token)
+    missing = env.get("/shares/no_such_share/all-tables", env.token)
+    _error(denied, 404, "RESOURCE_DOES_NOT_EXIST")
+    assert denied.json()["message"].replace(OTHER, "X") == missing.json()["message"].replace("no_such_share", "X")
+    _error(env.get(f"/shares/{SHARE}/schemas", env.other_token), 404, "RESOURCE_DOES_NOT_EXIST")
+    assert [s["name"] for s in env.get("/shares", env.other_token).json()["items"]] == [OTHER]
+
+
+@pytest.mark.parametrize("segment", ["..", "%2e%2e", "a%2Fb", "x'y", "a" * 300, "%00", "billing_summary%20"])
+def test_odd_names_in_path_segments_are_refused(env: Env, segment: str) -> None:
+    for path in (
+        f"/shares/{segment}/schemas",
+        f"/shares/{SHARE}/schemas/{segment}/tables",
+        f"/shares/{SHARE}/schemas/{SCHEMA}/tables/{segment}/metadata",
+    ):
+        resp = env.get(path, env.token)
+        assert resp.status_code in (400, 404), (path, resp.status_code)
+        assert set(resp.json()) == {"errorCode", "message"}
+        assert segment not in resp.text and "PAR1" not in resp.text and str(env.root) not in resp.text
+
+
+def test_oversized_and_malformed_query_bodies_are_refused(env: Env) -> None:
+    url = f"{env.server.endpoint}/shares/{SHARE}/schemas/{SCHEMA}/tables/billing_summary/query"
+    auth = {"Authorization": f"Bearer {env.token}"}
+    big = requests.post(url, data=b"{" + b" " * 200_000 + b"}", headers=auth, timeout=10)
+    _error(big, 413, "INVALID_PARAMETER_VALUE")
+    _error(requests.post(url, data=b"[1]", headers=auth, timeout=10), 400, "MALFORMED_REQUEST")
+    _error(requests.post(url, json={"version": 99}, headers=auth, timeout=10), 400, "INVALID_PARAMETER_VALUE")
+
+
+def test_file_urls_outside_the_table_are_refused(env: Env) -> None:
+    files = f"{env.server.endpoint}/files/"
+    url = env.query_lines("billing_summary")[2]["file"]["url"]
+    payload, sig, _ext = url[len(files) :].split(".")
+    _error(requests.get(f"{files}{payload}.{sig[:-2]}AA.parquet", timeout=10), 403, "PERMISSION_DENIED")
+    _error(requests.get(f"{files}..%2F..%2F_sharing%2Frecipients.json", timeout=10), 404, "RESOURCE_DOES_NOT_EXIST")
+    # a correctly signed URL for a file the Delta log does not name is still refused
+    for rel in ("../../../_sharing/recipients.json", "_delta_log/00000000000000000000.json"):
+        token, _exp = env.signer.sign("hub", SHARE, "billing_summary", rel)
+        resp = requests.get(files + token, timeout=10)
+        _error(resp, 404, "RESOURCE_DOES_NOT_EXIST")
+        assert "token_hash" not in resp.text
+    token, _exp = env.signer.sign("hub", OTHER, "jobs_current", "x.parquet")
+    _error(requests.get(files + token, timeout=10), 403, "PERMISSION_DENIED")
+
+
+def test_masked_share_serves_hashed_personal_data(env: Env) -> None:
+    got = delta_sharing.load_as_pandas(env.url("user_activity_summary", MASKED))
+    assert list(got["events"]) == [3, 4]
+    assert got["user_email"][0].startswith("masked:") and got["user_email"][1] is None
+    assert got["user_identity"][0]["email"] == got["user_email"][0]  # same value, same mask: joins still work
+    assert all(v.startswith("masked:") for v in got["source_ip_address"])
+    raw = delta_sharing.load_as_pandas(env.url("user_activity_summary"))
+    assert raw["user_email"][0] == "ann@example.com"  # the unmasked share is unchanged
+
+
+def test_no_token_or_signed_url_in_logs(env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    delta_sharing.load_as_pandas(env.url("billing_summary"))
+    delta_sharing.load_table_changes_as_pandas(env.url("billing_summary"), starting_version=0)
+    env.get("/shares", "wrong-token")
+    url = env.query_lines("billing_summary")[2]["file"]["url"]
+    assert "recipient=hub POST" in caplog.text and "/files/<signed>" in caplog.text
+    for secret in (env.token, env.other_token, url.rsplit("/", 1)[1]):
+        assert secret not in caplog.text
+
+
+def test_recipient_cli_writes_private_profile_and_stores_only_a_hash(tmp_path: Path, capsys) -> None:
+    assert main(["share", "recipient", "add", "hub2", "--share", SHARE, "--lake-root", str(tmp_path)]) == 0
+    profile = tmp_path / "_sharing" / "recipients" / "hub2.share"
+    doc = json.loads(profile.read_text())
+    assert doc["shareCredentialsVersion"] == 1 and doc["endpoint"] == "http://127.0.0.1:8470/delta-sharing"
+    assert stat.S_IMODE(profile.stat().st_mode) == 0o600
+    token = doc["bearerToken"]
+    store_text = (tmp_path / "_sharing" / "recipients.json").read_text()
+    assert token not in store_text and token not in capsys.readouterr().out
+    assert RecipientStore(tmp_path).authenticate(token) is not None
+    assert main(["share", "recipient", "add", "hub2", "--share", SHARE, "--lake-root", str(tmp_path)]) == 2
+    assert main(["share", "recipient", "add", "x", "--share", "nope", "--lake-root", str(tmp_path)]) == 2
+    assert main(["share", "recipient", "list", "--lake-root", str(tmp_path)]) == 0
+    assert main(["share", "recipient", "remove", "hub2", "--lake-root", str(tmp_path)]) == 0
+    assert RecipientStore(tmp_path).authenticate(token) is None and not profile.exists()
+
+
+def test_removed_recipient_is_refused_at_once(env: Env) -> None:
+    store = RecipientStore(env.root)
+    _r, profile = store.add("temp", [SHARE], env.server.endpoint)
+    token = json.loads(profile.read_text())["bearerToken"]
+    assert env.get("/shares", token).status_code == 200
+    store.remove("temp")
+    _error(env.get("/shares", token), 401, "UNAUTHENTICATED")
