@@ -21,6 +21,7 @@ setup(
         "stm.simulate",
         "stm.conf",
         "stm.sharing",
+        "stm.report",
         "streaming",
         "batch",
         "deploy",

@@ -1,0 +1,69 @@
+"""``stm report --lake-root DIR --out FILE.html``: one self-contained HTML dashboard of cost, jobs and freshness."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from stm.config import load_config
+from stm.engine import require_lake_root
+from stm.errors import UsageError
+from stm.report.build import DEFAULT_DAYS, DEFAULT_TOP
+
+log = logging.getLogger(__name__)
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive whole number")
+    return number
+
+
+def register(sub: Any, parent: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "report",
+        parents=[parent],
+        help="write an HTML dashboard of cost, jobs, AI/ML spend, trends and freshness",
+        description="Write one self-contained HTML file (no network needed to open it) from the hub's consolidated "
+        "tables (monitoring_hub.consolidated) under --lake-root, or, when the lake has no hub, from the provider "
+        "tables (monitoring.workspace_usage). Missing tables leave their section empty with a note.",
+    )
+    p.add_argument("--out", type=Path, default=Path("stm-report.html"), help="HTML file (default stm-report.html)")
+    p.add_argument(
+        "--days",
+        type=_positive,
+        default=DEFAULT_DAYS,
+        help=f"days up to the newest usage date (default {DEFAULT_DAYS})",
+    )
+    p.add_argument("--top", type=_positive, default=DEFAULT_TOP, help=f"rows in top-N charts (default {DEFAULT_TOP})")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from stm.report.build import build_report
+    from stm.report.data import load_report_data
+    from stm.report.render import render_html
+
+    cfg = load_config(args.config)
+    lake = require_lake_root(args.lake_root)
+    if not lake.is_dir():
+        raise UsageError(f"--lake-root {lake}: no such directory")
+    out = Path(args.out)
+    if out.is_dir():
+        raise UsageError(f"--out {out}: is a directory; give a file name such as report.html")
+    data = load_report_data(lake, cfg.output.catalog, cfg.output.schema)
+    html = render_html(build_report(data, days=args.days, top=args.top))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.tmp")
+    partial.write_text(html, encoding="utf-8")
+    os.replace(partial, out)  # readers never see a half-written report
+    missing = f"; {len(data.missing)} input table(s) missing: {', '.join(sorted(data.missing))}" if data.missing else ""
+    print(f"report written: {out.resolve()} ({len(html) // 1024} KiB, {data.schema}{missing})")
+    return 0

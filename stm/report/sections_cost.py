@@ -1,0 +1,275 @@
+"""Cost sections: spend per day by account and workspace, by product, SKU, job, user, and the untagged share. Pure."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from stm.report import charts
+from stm.report.charts import Series, money, percent
+from stm.report.model import (
+    NO_IDENTITY,
+    UNTAGGED,
+    Chart,
+    Labels,
+    ReportData,
+    Section,
+    Table,
+    Window,
+    day_label,
+    need,
+    numbers,
+    scope_columns,
+    top_with_other,
+)
+
+COST = "total_cost_usd"
+MAX_SERIES = 8
+
+
+def _costs(data: ReportData, name: str, window: Window, *columns: str) -> tuple[pd.DataFrame | None, str]:
+    frame, problem = need(data, name, ("usage_date", COST, *columns))
+    if frame is None:
+        return None, problem
+    selected = window.select(frame, "usage_date")
+    extra = [c for c in ("total_dbus", "unpriced_rows", "run_count") if c in selected.columns]
+    return numbers(selected, COST, *extra), ""
+
+
+def _unpriced_note(frame: pd.DataFrame) -> list[str]:
+    if "unpriced_rows" not in frame.columns:
+        return []
+    unpriced = int(frame["unpriced_rows"].fillna(0).sum())
+    if not unpriced:
+        return []
+    return [f"{unpriced:,} usage rows have no list price: they are counted in a data-quality metric, not in cost."]
+
+
+def _share(value: float, total: float) -> str:
+    return percent(value / total) if total else "n/a"
+
+
+def daily_by_workspace(data: ReportData, window: Window, labels: Labels) -> Section:
+    """Cost per day, one stacked series per account and workspace."""
+    section = Section(
+        "daily",
+        "Cost per day by account and workspace",
+        f"List-price cost (USD) per usage date, {window.start:%b %d} to {window.end:%b %d, %Y}, "
+        "corrections netted; one colour per workspace.",
+    )
+    frame, problem = _costs(data, "cost_by_product", window)
+    if frame is None:
+        section.missing.append(problem)
+        return section
+    acct, ws = scope_columns(frame)
+    frame = frame.assign(_scope=[labels.scope(a, w) for a, w in zip(frame[acct], frame[ws], strict=True)])
+    pivot = frame.pivot_table(index="usage_date", columns="_scope", values=COST, aggfunc="sum", fill_value=0.0)
+    pivot = pivot.reindex(window.dates(), fill_value=0.0)
+    keep = top_with_other(pivot.sum(), MAX_SERIES)
+    named = [k for k in keep if k in pivot.columns]
+    if len(named) < len(keep):
+        pivot["Other"] = pivot.drop(columns=named).sum(axis=1)
+    series = [Series(k, pivot[k].tolist(), charts.OTHER_COLOR if k == "Other" else "") for k in keep]
+    days = [day_label(d) for d in pivot.index]
+    section.charts.append(
+        Chart("", charts.stacked_bars(days, series, label=section.title, height=320), charts.legend(series))
+    )
+    per_ws = frame.groupby([acct, ws], dropna=False)[COST].sum().sort_values(ascending=False)
+    total = float(per_ws.sum())
+    n_days = len(window.dates())
+    last_day = frame[frame["usage_date"] == window.end].groupby([acct, ws])[COST].sum()
+    rows: list[list[str]] = []
+    for (a, w), cost in per_ws.items():
+        rows.append(
+            [
+                labels.account(a),
+                labels.workspace(a, w),
+                money(cost),
+                money(cost / n_days),
+                money(float(last_day.get((a, w), 0.0))),
+                _share(cost, total),
+            ]
+        )
+    rows.append(["Total", "", money(total), money(total / n_days), money(float(last_day.sum())), "100.0%"])
+    section.tables.append(
+        Table(
+            ["Account", "Workspace", "Cost", "Avg per day", f"On {window.end:%b %d}", "Share"],
+            rows,
+            frozenset({2, 3, 4, 5}),
+            total_row=True,
+        )
+    )
+    daily_rows = [
+        [d.isoformat(), *[money(float(pivot.at[d, k])) for k in keep], money(float(pivot.loc[d].sum()))]
+        for d in pivot.index
+    ]
+    section.tables.append(
+        Table(["Date", *keep, "Total"], daily_rows, frozenset(range(1, len(keep) + 2)), "Daily numbers", collapsed=True)
+    )
+    section.notes.extend(_unpriced_note(frame))
+    return section
+
+
+def _ranked(
+    data: ReportData, window: Window, name: str, key: str, title: str, description: str
+) -> tuple[Section, pd.DataFrame | None]:
+    section = Section(name, title, description, half=True)
+    frame, problem = _costs(data, name, window, key)
+    if frame is None:
+        section.missing.append(problem)
+        return section, None
+    section.notes.extend(_unpriced_note(frame))
+    return section, frame
+
+
+def _bar_and_table(
+    section: Section, labels_: list[str], costs: list[float], headers: list[str], rows: list[list[str]], color: str
+) -> None:
+    section.charts.append(Chart("", charts.bar_list(labels_, costs, label=section.title, color=color)))
+    section.tables.append(Table(headers, rows, frozenset(range(1, len(headers)))))
+
+
+def by_product(data: ReportData, window: Window, top: int) -> Section:
+    section, frame = _ranked(
+        data, window, "cost_by_product", "billing_origin_product", "Cost by product", "Billing origin product."
+    )
+    if frame is None:
+        return section
+    grouped = frame.groupby("billing_origin_product", dropna=False).agg(cost=(COST, "sum"), dbus=("total_dbus", "sum"))
+    grouped = grouped.sort_values("cost", ascending=False)
+    total = float(grouped["cost"].sum())
+    names = [str(p) for p in grouped.index]
+    rows = [
+        [n, f"{d:,.1f}", money(c), _share(c, total)]
+        for n, c, d in zip(names, grouped["cost"], grouped["dbus"], strict=True)
+    ]
+    _bar_and_table(
+        section,
+        names[:top],
+        grouped["cost"].tolist()[:top],
+        ["Product", "DBUs", "Cost", "Share"],
+        rows,
+        charts.PALETTE[0],
+    )
+    return section
+
+
+def by_sku(data: ReportData, window: Window, top: int) -> Section:
+    section, frame = _ranked(data, window, "cost_by_sku", "sku_name", "Cost by SKU", f"Top {top} SKUs by cost.")
+    if frame is None:
+        return section
+    grouped = frame.groupby("sku_name", dropna=False).agg(cost=(COST, "sum"), dbus=("total_dbus", "sum"))
+    grouped = grouped.sort_values("cost", ascending=False)
+    total = float(grouped["cost"].sum())
+    names = [str(s) for s in grouped.index]
+    rows = [
+        [n, f"{d:,.1f}", money(c), _share(c, total)]
+        for n, c, d in zip(names, grouped["cost"], grouped["dbus"], strict=True)
+    ]
+    _bar_and_table(
+        section,
+        names[:top],
+        grouped["cost"].tolist()[:top],
+        ["SKU", "DBUs", "Cost", "Share"],
+        rows[:top],
+        charts.PALETTE[4],
+    )
+    return section
+
+
+def top_jobs(data: ReportData, window: Window, labels: Labels, top: int) -> Section:
+    section, frame = _ranked(
+        data, window, "cost_by_job", "job_id", "Top jobs by cost", f"The {top} most expensive jobs."
+    )
+    if frame is None:
+        return section
+    acct, ws = scope_columns(frame)
+    if "job_name" not in frame.columns:
+        frame = frame.assign(job_name=None)
+    runs = "run_count" if "run_count" in frame.columns else COST
+    grouped = (
+        frame.groupby([acct, ws, "job_id"], dropna=False)
+        .agg(cost=(COST, "sum"), runs=(runs, "sum"), job_name=("job_name", "last"))
+        .sort_values("cost", ascending=False)
+        .head(top)
+    )
+    names, rows = [], []
+    for (a, w, job_id), row in grouped.iterrows():
+        name = row["job_name"] if isinstance(row["job_name"], str) and row["job_name"] else f"job {job_id}"
+        names.append(name)
+        run_text = f"{int(row['runs']):,}" if runs != COST else ""
+        rows.append([name, labels.workspace(a, w), str(job_id), run_text, money(row["cost"])])
+    section.charts.append(
+        Chart("", charts.bar_list(names, grouped["cost"].tolist(), label=section.title, color=charts.PALETTE[2]))
+    )
+    section.tables.append(Table(["Job", "Workspace", "Job id", "Runs", "Cost"], rows, frozenset({3, 4})))
+    return section
+
+
+def top_users(data: ReportData, window: Window, top: int) -> Section:
+    section, frame = _ranked(
+        data,
+        window,
+        "cost_by_user",
+        "user_identity",
+        "Top users by cost",
+        f"The {top} identities (run as) that spend most.",
+    )
+    if frame is None:
+        return section
+    _, ws = scope_columns(frame)
+    frame = frame.assign(user_identity=frame["user_identity"].fillna(NO_IDENTITY))
+    grouped = (
+        frame.groupby("user_identity")
+        .agg(cost=(COST, "sum"), workspaces=(ws, "nunique"))
+        .sort_values("cost", ascending=False)
+    )
+    total = float(grouped["cost"].sum())
+    head = grouped.head(top)
+    names = [str(u) for u in head.index]
+    rows = [
+        [n, str(int(w)), money(c), _share(c, total)]
+        for n, c, w in zip(names, head["cost"], head["workspaces"], strict=True)
+    ]
+    _bar_and_table(
+        section, names, head["cost"].tolist(), ["User", "Workspaces", "Cost", "Share"], rows, charts.PALETTE[5]
+    )
+    return section
+
+
+def untagged_share(data: ReportData, window: Window, top: int) -> Section:
+    section = Section(
+        "tags",
+        "Untagged share of cost",
+        "Per tag key, the cost of usage that carries the key (tagged) and of usage that lacks it (untagged).",
+    )
+    frame, problem = _costs(data, "cost_by_tag", window, "tag_key", "tag_value")
+    if frame is None:
+        section.missing.append(problem)
+        return section
+    frame = frame.assign(_untagged=frame["tag_value"] == UNTAGGED)
+    by_key = frame.groupby(["tag_key", "_untagged"])[COST].sum().unstack(fill_value=0.0)
+    by_key = by_key.reindex(columns=[False, True], fill_value=0.0).sort_index()
+    keys = [str(k) for k in by_key.index]
+    parts = [[("tagged", float(r[False])), ("untagged", float(r[True]))] for _, r in by_key.iterrows()]
+    section.charts.append(
+        Chart(
+            "",
+            charts.share_bars(keys, parts, label=section.title, width=1100),
+            charts.legend([Series("tagged", []), Series("untagged", [])]),
+        )
+    )
+    rows = []
+    for key, r in by_key.iterrows():
+        tagged, untagged = float(r[False]), float(r[True])
+        rows.append([str(key), money(tagged), money(untagged), _share(untagged, tagged + untagged)])
+    section.tables.append(
+        Table(["Tag key", "Tagged cost", "Untagged cost", "Untagged share"], rows, frozenset({1, 2, 3}))
+    )
+    values = (
+        frame[~frame["_untagged"]].groupby(["tag_key", "tag_value"])[COST].sum().sort_values(ascending=False).head(top)
+    )
+    value_rows = [[str(k), str(v), money(c)] for (k, v), c in values.items()]
+    section.tables.append(
+        Table(["Tag key", "Value", "Cost"], value_rows, frozenset({2}), f"Top {top} tag values", collapsed=True)
+    )
+    return section
