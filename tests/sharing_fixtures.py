@@ -127,9 +127,10 @@ def write(root: Path, table: str, data: pa.Table, mode: Literal["append", "overw
     write_deltalake(str(table_dir(root, table)), data, mode=mode)
 
 
-def provider_lake(root: Path, account: str = "acc1", workspace: str = "1001") -> Path:
-    write(root, "billing_summary", billing_rows(account, workspace, ["r1", "r2"]))
-    write(root, "billing_summary", billing_rows(account, workspace, ["r3"], day=2))
+def provider_lake(root: Path, account: str = "acc1", workspace: str = "1001", billed: str | None = None) -> Path:
+    """A provider's curated tables; ``billed``: the workspace of its (account-wide) billing rows."""
+    write(root, "billing_summary", billing_rows(account, billed or workspace, ["r1", "r2"]))
+    write(root, "billing_summary", billing_rows(account, billed or workspace, ["r3"], day=2))
     write(root, "job_runs_summary", runs_rows(account, workspace, failed=1))
     write(root, "jobs_current", pa.table({"workspace_id": [workspace], "job_id": ["job-1"]}))
     write(root, "user_activity_summary", users_rows())

@@ -40,7 +40,8 @@ def first_per_key(table: pa.Table, keys: list[str]) -> pa.Table:
         return table
     numbered = table.append_column("_row", pa.array(range(len(table)), pa.int64()))
     firsts = numbered.group_by(keys, use_threads=False).aggregate([("_row", "min")])
-    return table.take(pc.sort_indices(firsts["_row_min"]))
+    rows = firsts["_row_min"]
+    return table.take(pc.take(rows, pc.sort_indices(rows)))
 
 
 def consolidate(spec: SharedTableSpec, sources: list[ProviderData]) -> pa.Table:
