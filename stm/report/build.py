@@ -6,13 +6,11 @@ from datetime import timedelta
 
 import pandas as pd
 
+from stm.report import DEFAULT_DAYS, DEFAULT_TOP
 from stm.report.charts import money, money_short, percent
 from stm.report.model import UNTAGGED, Kpi, Labels, Report, ReportData, Window, make_window, need, numbers
 from stm.report.sections_cost import by_product, by_sku, daily_by_workspace, top_jobs, top_users, untagged_share
 from stm.report.sections_ops import aiml_spend, flagged_trends, freshness, job_failures, trend_flags
-
-DEFAULT_DAYS = 30
-DEFAULT_TOP = 10
 
 
 def build_report(data: ReportData, *, days: int = DEFAULT_DAYS, top: int = DEFAULT_TOP) -> Report:

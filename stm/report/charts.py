@@ -109,15 +109,38 @@ def _svg(width: float, height: float, body: str, label: str) -> str:
     )
 
 
-def _y_axis(ticks: list[float], x0: float, x1: float, y_of: Callable[[float], float], fmt: Formatter) -> str:
-    parts = []
-    for t in ticks:
-        y = y_of(t)
-        parts.append(f'<line x1="{x0:.1f}" x2="{x1:.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="{GRID_COLOR}"/>')
-        parts.append(
-            f'<text x="{x0 - 8:.1f}" y="{y + 4:.1f}" text-anchor="end" fill="{TEXT_COLOR}">{esc(fmt(t))}</text>'
+class _Axes:
+    """The plot area of a vertical chart: margins, round y ticks from 0, gridlines and the baseline."""
+
+    left, right, top, bottom = 64, 14, 12, 28
+
+    def __init__(self, width: int, height: int, top_value: float, fmt: Formatter) -> None:
+        self.width, self.height, self.fmt = width, height, fmt
+        self.ticks = nice_ticks(top_value)
+        self.plot_h = height - self.top - self.bottom
+        self.plot_w = width - self.left - self.right
+
+    def y(self, value: float) -> float:
+        return self.top + self.plot_h - value / self.ticks[-1] * self.plot_h
+
+    def hline(self, y: float, stroke: str) -> str:
+        return f'<line x1="{self.left}" x2="{self.width - self.right}" y1="{y:.1f}" y2="{y:.1f}" stroke="{stroke}"/>'
+
+    def grid(self) -> str:
+        anchor = f'x="{self.left - 8}" text-anchor="end" fill="{TEXT_COLOR}"'
+        return "".join(
+            self.hline(self.y(t), GRID_COLOR) + f'<text {anchor} y="{self.y(t) + 4:.1f}">{esc(self.fmt(t))}</text>'
+            for t in self.ticks
         )
-    return "".join(parts)
+
+    def finish(self, parts: list[str], categories: Sequence[str], x_of: Callable[[int], float], label: str) -> str:
+        """The chart's SVG: ``parts`` drawn over the grid, then the baseline and the category labels."""
+        y0 = self.y(0)
+        base = (
+            f'<line x1="{self.left}" x2="{self.width - self.right}" y1="{y0:.1f}" y2="{y0:.1f}" stroke="{AXIS_COLOR}"/>'
+        )
+        labels = _x_labels(categories, x_of, self.height - 8, max_labels=max(2, int(self.plot_w / 75)))
+        return _svg(self.width, self.height, self.grid() + "".join(parts) + base + labels, label)
 
 
 def _x_labels(categories: Sequence[str], x_of: Callable[[int], float], y: float, max_labels: int) -> str:
@@ -140,38 +163,29 @@ def stacked_bars(
     height: int = 300,
 ) -> str:
     """Vertical bars per category, one stacked segment per series (negative values are drawn as 0)."""
-    left, right, top, bottom = 64, 12, 12, 28
     totals = [sum(max(0.0, float(s.values[i])) for s in series) for i in range(len(categories))]
-    ticks = nice_ticks(max(totals, default=0.0))
-    plot_h = height - top - bottom
-    slot = (width - left - right) / max(1, len(categories))
+    axes = _Axes(width, height, max(totals, default=0.0), fmt)
+    slot = axes.plot_w / max(1, len(categories))
     bar_w = max(2.0, slot * 0.72)
 
-    def y_of(v: float) -> float:
-        return top + plot_h - v / ticks[-1] * plot_h
-
     def x_mid(i: int) -> float:
-        return left + slot * (i + 0.5)
+        return axes.left + slot * (i + 0.5)
 
-    parts = [_y_axis(ticks, left, width - right, y_of, fmt)]
+    parts = []
     for i, category in enumerate(categories):
         base = 0.0
         for j, s in enumerate(series):
             v = max(0.0, float(s.values[i]))
             if v <= 0:
                 continue
-            y_hi, y_lo = y_of(base + v), y_of(base)
+            y_hi, y_lo = axes.y(base + v), axes.y(base)
             parts.append(
                 f'<rect x="{x_mid(i) - bar_w / 2:.1f}" y="{y_hi:.1f}" width="{bar_w:.1f}" '
                 f'height="{max(0.5, y_lo - y_hi):.1f}" fill="{color_of(j, s)}">'
                 f"<title>{esc(category)} | {esc(s.name)}: {esc(tip(float(s.values[i])))}</title></rect>"
             )
             base += v
-    parts.append(
-        f'<line x1="{left}" x2="{width - right}" y1="{y_of(0):.1f}" y2="{y_of(0):.1f}" stroke="{AXIS_COLOR}"/>'
-    )
-    parts.append(_x_labels(categories, x_mid, height - 8, max_labels=max(2, int((width - left) / 70))))
-    return _svg(width, height, "".join(parts), label)
+    return axes.finish(parts, categories, x_mid, label)
 
 
 def line_chart(
@@ -185,19 +199,14 @@ def line_chart(
     height: int = 260,
 ) -> str:
     """One line with point markers per series; a missing value (NaN) breaks the line."""
-    left, right, top, bottom = 64, 16, 12, 28
     values = [float(v) for s in series for v in s.values if not math.isnan(float(v))]
-    ticks = nice_ticks(max(values, default=0.0))
-    plot_h = height - top - bottom
-    step = (width - left - right) / max(1, len(categories) - 1) if len(categories) > 1 else 0.0
-
-    def y_of(v: float) -> float:
-        return top + plot_h - v / ticks[-1] * plot_h
+    axes = _Axes(width, height, max(values, default=0.0), fmt)
+    step = axes.plot_w / max(1, len(categories) - 1)
 
     def x_of(i: int) -> float:
-        return left + step * i if len(categories) > 1 else (left + width - right) / 2
+        return axes.left + step * i if len(categories) > 1 else axes.left + axes.plot_w / 2
 
-    parts = [_y_axis(ticks, left, width - right, y_of, fmt)]
+    parts = []
     for j, s in enumerate(series):
         color = color_of(j, s)
         runs: list[list[str]] = [[]]
@@ -206,22 +215,18 @@ def line_chart(
             if math.isnan(v):
                 runs.append([])
                 continue
-            runs[-1].append(f"{x_of(i):.1f},{y_of(v):.1f}")
+            runs[-1].append(f"{x_of(i):.1f},{axes.y(v):.1f}")
             parts.append(
-                f'<circle cx="{x_of(i):.1f}" cy="{y_of(v):.1f}" r="3.5" fill="{color}">'
+                f'<circle cx="{x_of(i):.1f}" cy="{axes.y(v):.1f}" r="3.5" fill="{color}">'
                 f"<title>{esc(categories[i])} | {esc(s.name)}: {esc(tip(v))}</title></circle>"
             )
-        for run in runs:
-            if len(run) > 1:
-                parts.append(
-                    f'<polyline points="{" ".join(run)}" fill="none" stroke="{color}" stroke-width="2.2" '
-                    'stroke-linejoin="round"/>'
-                )
-    parts.append(
-        f'<line x1="{left}" x2="{width - right}" y1="{y_of(0):.1f}" y2="{y_of(0):.1f}" stroke="{AXIS_COLOR}"/>'
-    )
-    parts.append(_x_labels(categories, x_of, height - 8, max_labels=max(2, int((width - left) / 80))))
-    return _svg(width, height, "".join(parts), label)
+        parts.extend(
+            f'<polyline points="{" ".join(run)}" fill="none" stroke="{color}" stroke-width="2.2" '
+            'stroke-linejoin="round"/>'
+            for run in runs
+            if len(run) > 1
+        )
+    return axes.finish(parts, categories, x_of, label)
 
 
 def _shorten(text: str, limit: int) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 from stm.config import load_config
 from stm.engine import require_lake_root
 from stm.errors import UsageError
-from stm.report.build import DEFAULT_DAYS, DEFAULT_TOP
+from stm.report import DEFAULT_DAYS, DEFAULT_TOP
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +31,10 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
         "report",
         parents=[parent],
         help="write an HTML dashboard of cost, jobs, AI/ML spend, trends and freshness",
-        description="Write one self-contained HTML file (no network needed to open it) from the hub's consolidated "
-        "tables (monitoring_hub.consolidated) under --lake-root, or, when the lake has no hub, from the provider "
-        "tables (monitoring.workspace_usage). Missing tables leave their section empty with a note.",
+        description="Write one self-contained HTML file (no network needed to open it) from the hub's "
+        "consolidated tables (hub.catalog/hub.schema, default monitoring_hub.consolidated) under --lake-root or, "
+        "when the lake has no hub, from the provider tables (output.catalog/output.schema, default "
+        "monitoring.workspace_usage). A missing table leaves its section empty with a note.",
     )
     p.add_argument("--out", type=Path, default=Path("stm-report.html"), help="HTML file (default stm-report.html)")
     p.add_argument(
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.is_dir():
         raise UsageError(f"--out {out}: is a directory; give a file name such as report.html")
-    data = load_report_data(lake, cfg.output.catalog, cfg.output.schema)
+    data = load_report_data(lake, (cfg.output.catalog, cfg.output.schema), (cfg.hub.catalog, cfg.hub.schema))
     html = render_html(build_report(data, days=args.days, top=args.top))
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.tmp")

@@ -42,19 +42,20 @@ WANTED_COLUMNS = {
 SOURCE_COLUMNS = ("source_account", "source_workspace")
 
 
-def hub_dir(lake_root: Path) -> Path:
-    return lake_root / HUB_CATALOG / HUB_SCHEMA
-
-
 def is_delta_table(path: Path) -> bool:
     return (path / "_delta_log").is_dir()
 
 
-def load_report_data(lake_root: Path, output_catalog: str, output_schema: str) -> ReportData:
-    """Read the hub schema when the lake has one, else the provider schema ``output_catalog.output_schema``."""
-    hub = hub_dir(lake_root)
+def load_report_data(
+    lake_root: Path,
+    output: tuple[str, str],
+    hub_schema: tuple[str, str] = (HUB_CATALOG, HUB_SCHEMA),
+) -> ReportData:
+    """Read the hub schema ``hub_schema`` (catalog, schema) when the lake has it, else the provider ``output``."""
+    hub = lake_root.joinpath(*hub_schema)
+    output_catalog, output_schema = output
     if hub.is_dir():
-        data = ReportData("hub", f"{HUB_CATALOG}.{HUB_SCHEMA}")
+        data = ReportData("hub", ".".join(hub_schema))
         base, prefix = hub, HUB_PREFIX
     else:
         data = ReportData("provider", f"{output_catalog}.{output_schema}")

@@ -128,52 +128,35 @@ def _bar_and_table(
     section.tables.append(Table(headers, rows, frozenset(range(1, len(headers)))))
 
 
-def by_product(data: ReportData, window: Window, top: int) -> Section:
-    section, frame = _ranked(
-        data, window, "cost_by_product", "billing_origin_product", "Cost by product", "Billing origin product."
-    )
+def _by_dimension(
+    data: ReportData, window: Window, top: int, table: str, key: str, heading: tuple[str, str, str], color: str
+) -> Section:
+    """Cost and DBUs per value of ``key``: the ``top`` largest as bars, with the same rows as a table."""
+    title, description, column = heading
+    section, frame = _ranked(data, window, table, key, title, description)
     if frame is None:
         return section
-    grouped = frame.groupby("billing_origin_product", dropna=False).agg(cost=(COST, "sum"), dbus=("total_dbus", "sum"))
-    grouped = grouped.sort_values("cost", ascending=False)
-    total = float(grouped["cost"].sum())
+    dbus = frame["total_dbus"] if "total_dbus" in frame.columns else 0.0
+    grouped = frame.assign(_dbus=dbus).groupby(key, dropna=False).agg(cost=(COST, "sum"), dbus=("_dbus", "sum"))
+    grouped = grouped.sort_values("cost", ascending=False).head(top)
+    total = float(frame[COST].sum())
     names = [str(p) for p in grouped.index]
     rows = [
         [n, f"{d:,.1f}", money(c), _share(c, total)]
         for n, c, d in zip(names, grouped["cost"], grouped["dbus"], strict=True)
     ]
-    _bar_and_table(
-        section,
-        names[:top],
-        grouped["cost"].tolist()[:top],
-        ["Product", "DBUs", "Cost", "Share"],
-        rows,
-        charts.PALETTE[0],
-    )
+    _bar_and_table(section, names, grouped["cost"].tolist(), [column, "DBUs", "Cost", "Share"], rows, color)
     return section
+
+
+def by_product(data: ReportData, window: Window, top: int) -> Section:
+    heading = ("Cost by product", "Billing origin product (the product that generated the usage).", "Product")
+    return _by_dimension(data, window, top, "cost_by_product", "billing_origin_product", heading, charts.PALETTE[0])
 
 
 def by_sku(data: ReportData, window: Window, top: int) -> Section:
-    section, frame = _ranked(data, window, "cost_by_sku", "sku_name", "Cost by SKU", f"Top {top} SKUs by cost.")
-    if frame is None:
-        return section
-    grouped = frame.groupby("sku_name", dropna=False).agg(cost=(COST, "sum"), dbus=("total_dbus", "sum"))
-    grouped = grouped.sort_values("cost", ascending=False)
-    total = float(grouped["cost"].sum())
-    names = [str(s) for s in grouped.index]
-    rows = [
-        [n, f"{d:,.1f}", money(c), _share(c, total)]
-        for n, c, d in zip(names, grouped["cost"], grouped["dbus"], strict=True)
-    ]
-    _bar_and_table(
-        section,
-        names[:top],
-        grouped["cost"].tolist()[:top],
-        ["SKU", "DBUs", "Cost", "Share"],
-        rows[:top],
-        charts.PALETTE[4],
-    )
-    return section
+    heading = ("Cost by SKU", f"The {top} SKUs with the highest cost; share of all SKUs.", "SKU")
+    return _by_dimension(data, window, top, "cost_by_sku", "sku_name", heading, charts.PALETTE[4])
 
 
 def top_jobs(data: ReportData, window: Window, labels: Labels, top: int) -> Section:

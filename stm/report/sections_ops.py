@@ -31,7 +31,6 @@ AIML_PARTS = (
     ("foundation_model_training_cost", "Foundation model training"),
 )
 MAX_TREND_ROWS = 12
-OK_STATUSES = frozenset({"ok", "success", "succeeded", "synced"})
 
 
 def _rate(part: float, whole: float) -> float:
@@ -118,7 +117,8 @@ def _weekly_success(data: ReportData, window: Window) -> list[Table]:
     frame, _ = need(data, "job_success_rate_weekly", ("week_start", "runs", "successes", "failures"))
     if frame is None:
         return []
-    frame = window.select(frame.assign(_end=as_dates(frame["week_start"]) + timedelta(days=6)), "_end")
+    weeks = as_dates(frame["week_start"])
+    frame = frame[(weeks <= window.end) & (weeks + timedelta(days=6) >= window.start)]  # weeks touching the window
     frame = numbers(frame.assign(week_start=as_dates(frame["week_start"])), "runs", "successes", "failures")
     retries = "retries" if "retries" in frame.columns else "runs"
     weekly = frame.groupby("week_start").agg(
@@ -291,13 +291,13 @@ def freshness(data: ReportData, labels: Labels) -> Section:
                 labels.workspace(a, w),
                 f"{usage:%Y-%m-%d}" if usage else "n/a",
                 f"{runs:%Y-%m-%d}" if runs else "n/a",
-                _freshness_badge(usage, today),
+                _freshness_badge(max((d for d in (usage, runs) if d), default=None), today),
             ]
         )
     if rows:
         section.tables.append(
             Table(
-                ["Source account", "Source workspace", "Newest usage date", "Newest job run", "Usage data"],
+                ["Source account", "Source workspace", "Newest usage date", "Newest job run", "Newest data"],
                 rows,
                 caption="Newest data per source",
             )
@@ -306,29 +306,43 @@ def freshness(data: ReportData, labels: Labels) -> Section:
     return section
 
 
+def _sync_badge(failed: int, missing: int) -> Badge:
+    if failed:
+        return Badge(f"{failed} failed", "bad")
+    if missing:
+        return Badge(f"{missing} missing", "warn")
+    return Badge("ok", "good")
+
+
 def _sync_tables(data: ReportData, section: Section) -> list[Table]:
     sync = data.sync
     if sync is None or not {"provider", "synced_at"} <= set(sync.columns):
         if "sync_status" in data.missing:
             section.missing.append("no data: " + data.missing["sync_status"])
         return []
-    sync = sync.assign(
-        synced_at=pd.to_datetime(sync["synced_at"], utc=True),
-        _ok=sync["status"].astype(str).str.lower().isin(OK_STATUSES) if "status" in sync.columns else True,
-    )
+    status = sync["status"].astype(str).str.lower() if "status" in sync.columns else pd.Series("ok", sync.index)
+    sync = sync.assign(synced_at=pd.to_datetime(sync["synced_at"], utc=True), _status=status)
     rows: list[list[Cell]] = []
     for provider, group in sync.groupby("provider"):
-        failed = group[~group["_ok"]]
-        error = next((str(e) for e in failed.get("error", pd.Series(dtype=object)).dropna()), "")
-        status = Badge("ok", "good") if failed.empty else Badge(f"{len(failed)} failed", "bad")
-        rows.append([str(provider), f"{group['synced_at'].max():%Y-%m-%d %H:%M} UTC", str(len(group)), status, error])
+        failed, absent = group[group["_status"] == "failed"], group[group["_status"] == "missing"]
+        errors = failed["error"].dropna() if "error" in failed.columns else pd.Series(dtype=object)
+        last = group["synced_at"].max()
+        rows.append(
+            [
+                str(provider),
+                "never" if pd.isna(last) else f"{last:%Y-%m-%d %H:%M} UTC",
+                str(len(group)),
+                _sync_badge(len(failed), len(absent)),
+                str(errors.iloc[-1]) if len(errors) else "",
+            ]
+        )
     detail = [
         [
             str(r.get("provider", "")),
             str(r.get("table", "")),
             str(r.get("version", "")),
             str(r.get("rows", "")),
-            f"{r['synced_at']:%Y-%m-%d %H:%M:%S}",
+            "" if pd.isna(r["synced_at"]) else f"{r['synced_at']:%Y-%m-%d %H:%M:%S}",
             str(r.get("status", "")),
         ]
         for r in sync.sort_values(["provider", "synced_at"]).to_dict("records")
