@@ -206,6 +206,7 @@ def test_money_formats():
     assert charts.money(None) == "n/a"
     assert charts.money_short(12_345) == "$12.3K" and charts.money_short(4_560_000) == "$4.56M"
     assert charts.money_short(50) == "$50" and charts.money_short(2.5) == "$2.50"
+    assert charts.money_short(1500) == "$1.5K" and charts.money_short(2000) == "$2K"
     assert charts.percent(0.123) == "12.3%" and charts.percent(float("nan")) == "n/a"
 
 

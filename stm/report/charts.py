@@ -56,12 +56,13 @@ def money(value: float | None, digits: int = 2) -> str:
 
 
 def money_short(value: float) -> str:
-    """Compact money for axes and tiles: ``$950``, ``$12.3K``, ``$4.56M``."""
+    """Compact money for axes and tiles: ``$950``, ``$1.5K``, ``$12.3K``, ``$4.56M``."""
     sign = "-" if value < 0 else ""
     v = abs(value)
     for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
         if v >= limit:
-            return f"{sign}${v / limit:,.{1 if v / limit >= 10 else 2}f}{suffix}"
+            digits = f"{v / limit:,.{1 if v / limit >= 10 else 2}f}".rstrip("0").rstrip(".")
+            return f"{sign}${digits}{suffix}"
     return f"{sign}${v:,.0f}" if v >= 100 or v == round(v) else f"{sign}${v:,.2f}"
 
 
