@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import socket
-import threading
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import pyarrow as pa
-import uvicorn
 from deltalake import write_deltalake
 
 from stm.config import Config, load_config
+from stm.sharing.background import ServerThread
 from stm.sharing.recipients import RecipientStore
 from stm.sharing.server import create_app
 
@@ -135,37 +133,6 @@ def provider_lake(root: Path, account: str = "acc1", workspace: str = "1001", bi
     write(root, "jobs_current", pa.table({"workspace_id": [workspace], "job_id": ["job-1"]}))
     write(root, "user_activity_summary", users_rows())
     return root
-
-
-class ServerThread:
-    """uvicorn in a background thread on a socket bound (and listening) before start: no start-up race."""
-
-    def __init__(self, app: Any) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}/delta-sharing"
-
-    def start(self) -> ServerThread:
-        self.thread.start()
-        for _ in range(1000):  # bounded: at most ~10 s
-            if self.server.started:
-                return self
-            self.thread.join(0.01)
-        raise RuntimeError("the sharing server did not start")
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-        self.sock.close()
 
 
 def serve(root: Path, cfg: Config) -> ServerThread:

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from stm.config import load_config
+from stm.config import Config, load_config
 from stm.engine import require_lake_root
 from stm.errors import UsageError
 from stm.report import DEFAULT_DAYS, DEFAULT_TOP
@@ -48,10 +48,6 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stm.report.build import build_report
-    from stm.report.data import load_report_data
-    from stm.report.render import render_html
-
     cfg = load_config(args.config)
     lake = require_lake_root(args.lake_root)
     if not lake.is_dir():
@@ -59,12 +55,22 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.is_dir():
         raise UsageError(f"--out {out}: is a directory; give a file name such as report.html")
+    write_report(cfg, lake, out, days=args.days, top=args.top)
+    return 0
+
+
+def write_report(cfg: Config, lake: Path, out: Path, *, days: int = DEFAULT_DAYS, top: int = DEFAULT_TOP) -> Path:
+    """Render the dashboard of ``lake`` (a hub, or a provider lake) to ``out``, atomically; print where it is."""
+    from stm.report.build import build_report
+    from stm.report.data import load_report_data
+    from stm.report.render import render_html
+
     data = load_report_data(lake, (cfg.output.catalog, cfg.output.schema), (cfg.hub.catalog, cfg.hub.schema))
-    html = render_html(build_report(data, days=args.days, top=args.top))
+    html = render_html(build_report(data, days=days, top=top))
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.tmp")
     partial.write_text(html, encoding="utf-8")
     os.replace(partial, out)  # readers never see a half-written report
     missing = f"; {len(data.missing)} input table(s) missing: {', '.join(sorted(data.missing))}" if data.missing else ""
     print(f"report written: {out.resolve()} ({len(html) // 1024} KiB, {data.schema}{missing})")
-    return 0
+    return out
