@@ -42,6 +42,7 @@ setup(
             "psutil>=5.9",
             "starlette>=0.40",
             "uvicorn>=0.30",
+            "delta-sharing>=1.4,<2",
         ],
         "dev": [
             "pytest>=8",
@@ -49,7 +50,6 @@ setup(
             "mypy>=1.15",
             "types-pyyaml",
             "sqlglot>=30",
-            "delta-sharing>=1.4,<2",
             "minilake>=1.9,<2",
         ],
     },
