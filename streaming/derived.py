@@ -8,6 +8,7 @@ dated gold tables by replacing exactly the dates recomputed, small full tables w
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 SILVER = SILVER_BILLING.name
 ACCOUNT_PRICES = "billing.account_prices"  # private preview: used when readable
+# Derived apps run in one process and two of them can refresh the same table (aiml_executive_summary is dated by
+# billing and by endpoint usage). A replace reads the table, then commits it whole: writers of one table take turns,
+# or one would overwrite the other's dates (or both would try to create it).
+_TABLE_LOCKS: dict[str, threading.Lock] = {}
+_TABLE_LOCKS_GUARD = threading.Lock()
+
+
+def table_lock(name: str) -> threading.Lock:
+    with _TABLE_LOCKS_GUARD:
+        return _TABLE_LOCKS.setdefault(name, threading.Lock())
 
 
 def empty_input(spark: SparkSession, cfg: Config, name: str) -> DataFrame:
@@ -97,10 +108,11 @@ def refresh(
             continue
         out = compute(model, frames, cfg, dates=dates)
         target = cfg.output_name(model.name)
-        if model.date_column is not None and dates is not None:
-            written[model.name] = store.replace(target, out, column=model.date_column, values=list(dates))
-        else:
-            written[model.name] = store.replace(target, out)
+        with table_lock(target):
+            if model.date_column is not None and dates is not None:
+                written[model.name] = store.replace(target, out, column=model.date_column, values=list(dates))
+            else:
+                written[model.name] = store.replace(target, out)
     return written
 
 
