@@ -109,10 +109,8 @@ def refresh(
         out = compute(model, frames, cfg, dates=dates)
         target = cfg.output_name(model.name)
         with table_lock(target):
-            if model.date_column is not None and dates is not None:
-                written[model.name] = store.replace(target, out, column=model.date_column, values=list(dates))
-            else:
-                written[model.name] = store.replace(target, out)
+            values = list(dates) if dates is not None else None
+            written[model.name] = store.replace(target, out, column=model.date_column, values=values)
     return written
 
 
@@ -154,7 +152,9 @@ def refresh_from_batch(cfg: Config, store: TableStore, driver: str, rows: DataFr
     merged: MergeResult | None = None
     if driver == SILVER_BILLING.driver_input:
         summary = price_billing(cfg, inputs, rows)
-        merged = store.merge(cfg.output_name(SILVER), summary, list(SILVER_BILLING.keys), insert_only=False, txn=txn)
+        # bronze records are immutable and arrive once: new records are inserted (a replay finds them and adds
+        # nothing); prices that change later are applied by the repricing job
+        merged = store.merge(cfg.output_name(SILVER), summary, list(SILVER_BILLING.keys), insert_only=True, txn=txn)
         dates = dates_of(rows, DatedInput(driver, SILVER_BILLING.driver_date))
         inputs = Inputs(cfg, store)  # billing_summary changed
         written = refresh(cfg, store, billing_models(), dates, inputs)

@@ -102,3 +102,19 @@ def test_store_list_tables_names_only_delta_tables(spark, store, tmp_path):
     (tmp_path / "monitoring" / "workspace_usage" / "not_a_table").mkdir()
     assert store.list_tables("monitoring", "workspace_usage") == ["things"]
     assert store.list_tables("monitoring", "nothing_here") == []
+
+
+def test_store_replace_by_date_partition_rewrites_only_those_dates(spark, store):
+    from datetime import date
+
+    def frame(rows: list[tuple[str, date, int]]) -> Any:
+        return spark.createDataFrame(rows, "k string, day date, n long")
+
+    d1, d2, d3 = date(2026, 10, 1), date(2026, 10, 2), date(2026, 10, 3)
+    store.replace(T, frame([("a", d1, 1), ("b", d2, 2), ("c", d3, 3)]), column="day")
+    assert (store.path(T) / "day=2026-10-02").is_dir()
+    store.replace(T, frame([("b", d2, 20), ("x", d2, 9)]), column="day", values=[d2, d3])
+    assert sorted(tuple(r) for r in store.read(T).collect()) == [("a", d1, 1), ("b", d2, 20), ("x", d2, 9)]
+    actions = _log(store, store.version(T) or 0)
+    removed = {a["remove"]["path"].split("/")[0] for a in actions if "remove" in a}
+    assert removed == {"day=2026-10-02", "day=2026-10-03"}  # day 1's file untouched

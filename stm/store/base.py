@@ -84,10 +84,10 @@ class TableStore(ABC):
         df: DataFrame,
         *,
         column: str | None = None,
-        values: Sequence[object] = (),
+        values: Sequence[object] | None = None,
         txn: Txn | None = None,
     ) -> int:
-        """Replace the rows whose ``column`` is in ``values`` by ``df`` (all rows when ``column`` is None)."""
+        """Replace the rows whose ``column`` is in ``values`` by ``df`` (all rows when ``values`` is None)."""
 
     @abstractmethod
     def optimize(self, name: str, zorder_by: list[str]) -> dict[str, Any]: ...

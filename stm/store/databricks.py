@@ -121,12 +121,12 @@ class DatabricksTableStore(TableStore):
         df: DataFrame,
         *,
         column: str | None = None,
-        values: Sequence[object] = (),
+        values: Sequence[object] | None = None,
         txn: Txn | None = None,
     ) -> int:
         quote_table(name)
         writer = df.write.format("delta").mode("overwrite")
-        if column is not None:
+        if column is not None and values is not None:
             writer = writer.option("replaceWhere", replace_where(column, values)).option("mergeSchema", "true")
         else:
             writer = writer.option("overwriteSchema", "true")

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, Field, QueryBuilder, Schema, Transaction
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 STAGING_PREFIX = "_stm_staging_"  # a writer's files before they are committed; never part of the table
 STAGING_DIR = "_staging"
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"  # Spark's folder name for a NULL partition value
 
 
 def _commit_properties(txn: Txn | None) -> CommitProperties | None:
@@ -70,7 +72,8 @@ class LocalTableStore(TableStore):
             return self.spark.createDataFrame([], schema)
         reader = self.spark.read.schema(schema)
         if delta_log.partition_columns(path):
-            reader = reader.option("basePath", str(path))
+            # partition values come from the folder names; Spark puts those columns last, the table order is kept
+            return reader.option("basePath", str(path)).parquet(*files).select(*schema.fieldNames())
         return reader.parquet(*files)
 
     def read(self, name: str) -> DataFrame:
@@ -99,21 +102,31 @@ class LocalTableStore(TableStore):
         files = [row.path for row in batch.select("path").collect()]
         return self._read_files(path, files, self.schema(name))
 
-    def _stage(self, df: DataFrame, into: Path) -> list[AddAction]:
-        """Write ``df`` with Spark's parquet writer and move the non-empty files into ``into``."""
+    def _stage(self, df: DataFrame, into: Path, partition_by: str | None = None) -> list[AddAction]:
+        """Write ``df`` with Spark's parquet writer and move the non-empty files into ``into``.
+
+        With ``partition_by``, files go to ``<column>=<value>/`` folders and carry their partition value.
+        """
         stage = into / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
-        df.write.parquet(str(stage))
+        writer = df.write.partitionBy(partition_by) if partition_by else df.write
+        writer.parquet(str(stage))
         adds = []
         try:
-            for part in sorted(stage.glob("part-*.parquet")):
+            for part in sorted(stage.rglob("part-*.parquet")):
                 rows = pq.read_metadata(part).num_rows
                 if rows == 0:
                     continue
-                dest = into / part.name
+                rel = part.relative_to(stage)
+                values: dict[str, str | None] = {}
+                if partition_by:
+                    raw = unquote(rel.parent.name.split("=", 1)[1])
+                    values[partition_by] = None if raw == HIVE_NULL else raw
+                dest = into / rel
+                dest.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(part, dest)
                 stat = dest.stat()
                 stats = json.dumps({"numRecords": rows})
-                adds.append(AddAction(dest.name, stat.st_size, {}, int(stat.st_mtime * 1000), True, stats))
+                adds.append(AddAction(rel.as_posix(), stat.st_size, values, int(stat.st_mtime * 1000), True, stats))
         finally:
             shutil.rmtree(stage, ignore_errors=True)
         return adds
@@ -195,31 +208,45 @@ class LocalTableStore(TableStore):
         df: DataFrame,
         *,
         column: str | None = None,
-        values: Sequence[object] = (),
+        values: Sequence[object] | None = None,
         txn: Txn | None = None,
     ) -> int:
-        """Replace the rows whose ``column`` is in ``values`` (every row without ``column``) in one commit."""
+        """Replace the rows whose ``column`` is in ``values`` (all rows when ``values`` is None) in one commit.
+
+        A table written with a ``column`` is partitioned by it, so replacing some dates rewrites only those dates'
+        files. A table partitioned otherwise is rewritten whole, keeping its other rows.
+        """
         from pyspark.sql import functions as F
         from pyspark.sql.pandas.types import to_arrow_schema
 
         path = self.path(name)
         exists = delta_log.is_delta_table(path)
-        if exists and column is not None:
+        wanted = [column] if column else []
+        current = delta_log.partition_columns(path) if exists else wanted
+        partition = column if current == wanted else (current[0] if current else None)
+        selective = exists and column is not None and values is not None
+        if selective and current != wanted:
+            assert column is not None and values is not None
             keep = self.read(name).where(~F.col(column).isin(list(values)) | F.col(column).isNull())
-            df = keep.unionByName(df, allowMissingColumns=True)
+            df, selective = keep.unionByName(df, allowMissingColumns=True), False
         path.mkdir(parents=True, exist_ok=True)
-        adds = self._stage(df, path)
-        schema = pq.read_schema(path / adds[0].path) if adds else to_arrow_schema(df.schema, timezone="UTC")
+        adds = self._stage(df, path, partition)
+        schema = Schema.from_arrow(to_arrow_schema(df.schema, timezone="UTC"))
         props = _commit_properties(txn)
+        parts = [partition] if partition else None
         if not exists:
             create_table_with_add_actions(
-                str(path), Schema.from_arrow(schema), adds, mode="error", commit_properties=props
+                str(path), schema, adds, mode="error", partition_by=parts, commit_properties=props
             )
         else:
             actions: list[AddAction | RemoveAction] = list(adds)
-            DeltaTable(str(path)).create_write_transaction(
-                actions, mode="overwrite", schema=Schema.from_arrow(schema), commit_properties=props
+            filters = (
+                [(column, "in", [str(v) for v in values])] if selective and column and values is not None else None
             )
+            DeltaTable(str(path)).create_write_transaction(
+                actions, mode="overwrite", schema=schema, partition_by=parts, partition_filters=filters,
+                commit_properties=props,
+            )  # fmt: skip
         return sum(json.loads(a.stats)["numRecords"] for a in adds)
 
     def optimize(self, name: str, zorder_by: list[str]) -> dict[str, Any]:
