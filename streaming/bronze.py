@@ -14,10 +14,22 @@ def with_audit_columns(df: DataFrame, batch_id: int) -> DataFrame:
 
 
 def latest_per_key(df: DataFrame, keys: list[str], order_by: str | None) -> DataFrame:
-    """One row per key: the one with the greatest ``order_by`` (ties and ``None``: any one of equal rows)."""
+    """One row per key: the one with the greatest ``order_by`` (ties and ``None``: any one of equal rows).
+
+    Duplicates are rare (a record delivered twice), so only the keys are shuffled to find them; rows of unique
+    keys pass through untouched and only the duplicated ones are ranked.
+    """
+    duplicated = df.groupBy(*keys).count().where(F.col("count") > 1).select(*keys)
+    unique_rows = df.join(F.broadcast(duplicated), on=keys, how="left_anti")
     order: list[Column] = [F.col(order_by).desc_nulls_last()] if order_by else [F.lit(0)]
     window = Window.partitionBy(*[F.col(k) for k in keys]).orderBy(*order)
-    return df.withColumn("_rn", F.row_number().over(window)).where(F.col("_rn") == 1).drop("_rn")
+    ranked = (
+        df.join(F.broadcast(duplicated), on=keys, how="left_semi")
+        .withColumn("_rn", F.row_number().over(window))
+        .where(F.col("_rn") == 1)
+        .drop("_rn")
+    )
+    return unique_rows.unionByName(ranked).select(*df.columns)
 
 
 def row_hash(df: DataFrame, exclude: tuple[str, ...] = AUDIT_COLUMNS) -> DataFrame:

@@ -164,7 +164,12 @@ class LocalTableStore(TableStore):
                 log.info("%s: transaction %s/%s already committed, replay skipped", name, txn.app_id, txn.version)
                 return MergeResult(0, 0, 0, replay_skipped=True)
         if exists and insert_only:
-            df = df.join(self.read(name).select(*keys), on=keys, how="left_anti")
+            # the target's keys that the batch also has (the batch's keys are the small, broadcast side), then
+            # the batch rows without them: no shuffle of the whole target
+            from pyspark.sql import functions as F
+
+            present = self.read(name).select(*keys).join(F.broadcast(df.select(*keys)), on=keys, how="left_semi")
+            df = df.join(present, on=keys, how="left_anti")
         if insert_only or not exists:
             path.mkdir(parents=True, exist_ok=True)
             adds = self._stage(df, path)
