@@ -71,18 +71,13 @@ def resolve_jobs(
     available: dict[str, BatchJob], names: list[str], all_jobs: bool, exclude_from_all: tuple[str, ...] = ()
 ) -> list[BatchJob]:
     """Jobs named (in the given order) or all of them by ``order``; unknown names list the valid ones."""
+    from stm.cli import choose
+
     ordered = sorted(available.values(), key=lambda j: (j.order, j.name))
-    valid = [j.name for j in ordered]
-    if all_jobs and names:
-        raise UsageError("give job names or --all, not both")
-    if not all_jobs and not names:
-        raise UsageError(f"name at least one job or pass --all; jobs: {', '.join(valid)}")
-    unknown = [n for n in names if n not in available]
-    if unknown:
-        raise UsageError(f"unknown batch job {unknown[0]!r}; valid jobs: {', '.join(valid)}")
+    chosen = choose("batch job", "jobs", [j.name for j in ordered], names, all_jobs)
     if all_jobs:
         return [j for j in ordered if j.name not in exclude_from_all]
-    return [available[n] for n in names]
+    return [available[n] for n in chosen]
 
 
 def run_jobs(ctx: BatchContext, jobs: list[BatchJob]) -> dict[str, JobResult]:

@@ -37,6 +37,18 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
+def choose(kind: str, plural: str, valid: list[str], names: list[str], all_selected: bool) -> list[str]:
+    """Validate a ``NAME... | --all`` selection: the names chosen, or a one-line ``UsageError`` listing ``valid``."""
+    if all_selected and names:
+        raise UsageError(f"give {kind} names or --all, not both")
+    if not all_selected and not names:
+        raise UsageError(f"name at least one {kind} or pass --all; {plural}: {', '.join(valid)}")
+    unknown = [n for n in names if n not in valid]
+    if unknown:
+        raise UsageError(f"unknown {kind} {unknown[0]!r}; valid {plural}: {', '.join(valid)}")
+    return list(valid) if all_selected else list(names)
+
+
 def iso_date(text: str) -> date:
     """An argparse type for dates: ``YYYY-MM-DD``."""
     try:

@@ -13,7 +13,6 @@ from typing import Literal
 from pyspark.sql import DataFrame
 
 from stm.config import Config, TableSpec
-from stm.errors import UsageError
 from stm.store.base import MergeResult, TableStore, Txn
 from stm.store.retry import retry_on_conflict
 from streaming.bronze import bronze_batch
@@ -64,16 +63,11 @@ def all_apps(cfg: Config) -> list[App]:
 
 def resolve_apps(cfg: Config, names: list[str], all_selected: bool) -> list[App]:
     """The apps named (or all), bronze first; an unknown name lists the valid ones."""
+    from stm.cli import choose
+
     apps = all_apps(cfg)
-    valid = [a.name for a in apps]
-    if all_selected and names:
-        raise UsageError("give app names or --all, not both")
-    if not all_selected and not names:
-        raise UsageError(f"name at least one app or pass --all; apps: {', '.join(valid)}")
-    unknown = [n for n in names if n not in valid]
-    if unknown:
-        raise UsageError(f"unknown app {unknown[0]!r}; valid apps: {', '.join(valid)}")
-    return [a for a in apps if all_selected or a.name in names]
+    chosen = set(choose("app", "apps", [a.name for a in apps], names, all_selected))
+    return [a for a in apps if a.name in chosen]
 
 
 @dataclass
