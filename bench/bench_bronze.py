@@ -11,19 +11,14 @@ Run: ``.venv/bin/python bench/bench_bronze.py [--billing-rows-per-day N] [--keep
 
 from __future__ import annotations
 
-import argparse
-import logging
-import shutil
-import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-import psutil
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
+from harness import bench_main
 
 from stm.config import load_config
 from stm.simulate.simulator import simulate
@@ -35,58 +30,12 @@ from streaming.runner import StreamRunner
 SOURCE = "system.billing.usage"
 
 
-class PeakMemory:
-    """Samples the resident memory of this process and all its descendants (the JVM, Python workers)."""
-
-    def __init__(self, interval: float = 0.1) -> None:
-        self.peak = 0
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        me = psutil.Process()
-        while not self._stop.is_set():
-            total = 0
-            for proc in [me, *me.children(recursive=True)]:
-                try:
-                    total += proc.memory_info().rss
-                except psutil.Error:
-                    continue
-            self.peak = max(self.peak, total)
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> PeakMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 def _timed(label: str, fn: Callable[[], object]) -> float:
     started = time.perf_counter()
     fn()
     seconds = time.perf_counter() - started
     print(f"  {label:<58} {seconds:8.2f} s", flush=True)
     return seconds
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--billing-rows-per-day", type=int, default=1700, help="per workspace and day (2x10x30)")
-    parser.add_argument("--keep", type=Path, default=None, help="work here and keep the lake (must be empty)")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    root = args.keep or Path(tempfile.mkdtemp(prefix="bench-bronze-"))
-    try:
-        with PeakMemory() as memory:
-            run(root, args.billing_rows_per_day)
-        print(f"peak memory of the process tree (JVM included): {memory.peak / 2**30:.2f} GiB (target <= 4)")
-    finally:
-        if args.keep is None:
-            shutil.rmtree(root, ignore_errors=True)
 
 
 def run(root: Path, rows_per_day: int) -> None:
@@ -150,4 +99,4 @@ def run(root: Path, rows_per_day: int) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    bench_main(__doc__, "bench-bronze-", run, " (target <= 4)")

@@ -14,19 +14,15 @@ Run: ``.venv/bin/python bench/bench_cost.py [--billing-rows-per-day N] [--keep D
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import logging
-import shutil
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from bench_bronze import PeakMemory
 from deltalake import DeltaTable, write_deltalake
+from harness import bench_main
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, MapType
@@ -95,22 +91,6 @@ def full_recompute(cfg: Config, full_cfg: Config, store: TableStore) -> None:
     refresh(full_cfg, store, billing_models(), None)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--billing-rows-per-day", type=int, default=1700, help="per workspace and day (2x10x30)")
-    parser.add_argument("--keep", type=Path, default=None, help="work here and keep the lake (must be empty)")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    root = args.keep or Path(tempfile.mkdtemp(prefix="bench-cost-"))
-    try:
-        with PeakMemory() as memory:
-            run(root, args.billing_rows_per_day)
-        print(f"peak memory of the process tree (JVM included): {memory.peak / 2**30:.2f} GiB")
-    finally:
-        if args.keep is None:
-            shutil.rmtree(root, ignore_errors=True)
-
-
 def _timed(label: str, started: float) -> float:
     seconds = time.perf_counter() - started
     print(f"  {label:<62} {seconds:8.2f} s", flush=True)
@@ -164,4 +144,4 @@ def run(root: Path, rows_per_day: int) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    bench_main(__doc__, "bench-cost-", run)
