@@ -15,7 +15,7 @@ from pyspark.sql import DataFrame
 from stm.config import Config, TableSpec
 from stm.store.base import MergeResult, TableStore, Txn
 from stm.store.retry import retry_on_conflict
-from streaming.bronze import bronze_batch
+from streaming.bronze import duplicated_keys, latest_per_key, with_audit_columns
 
 log = logging.getLogger(__name__)
 
@@ -125,18 +125,27 @@ class CheckpointedSink:
 class BronzeSink(CheckpointedSink):
     """foreachBatch of a bronze app: rows of the batch, dedupe by key, one MERGE, idempotent on replay."""
 
+    def _merge(self, out: DataFrame, keys: list[str], insert_only: bool, batch_id: int) -> MergeResult:
+        txn = Txn(self.txn_app_id, batch_id)
+        return retry_on_conflict(
+            f"app {self.app.name} batch {batch_id}",
+            lambda: self.store.merge(self.app.target, out, keys, insert_only=insert_only, txn=txn),
+        )
+
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
         spec = self.app.spec
         assert spec is not None
         rows = self.store.batch_rows(self.app.source, batch)
         rows_in = rows.count()  # parquet footers locally, the batch's files on Databricks: no full pass
-        out = bronze_batch(rows, spec.keys, spec.order_by, batch_id)
-        txn = Txn(self.txn_app_id, batch_id)
-        result = retry_on_conflict(
-            f"app {self.app.name} batch {batch_id}",
-            lambda: self.store.merge(self.app.target, out, spec.keys, insert_only=spec.merge == "insert_only", txn=txn),
-        )
+        duplicated = duplicated_keys(rows, spec.keys).cache()
+        try:
+            # most batches hold no key twice: then the rows go straight to the MERGE, no ranking pass
+            deduped = rows if duplicated.isEmpty() else latest_per_key(rows, spec.keys, spec.order_by, duplicated)
+            out = with_audit_columns(deduped, batch_id)
+            result = self._merge(out, spec.keys, spec.merge == "insert_only", batch_id)
+        finally:
+            duplicated.unpersist()
         if self.after_merge is not None:
             self.after_merge(batch_id, result)
         self._record(batch_id, rows_in, result, time.monotonic() - started)

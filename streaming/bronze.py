@@ -13,13 +13,20 @@ def with_audit_columns(df: DataFrame, batch_id: int) -> DataFrame:
     return df.withColumn("_ingested_at", F.current_timestamp()).withColumn("_batch_id", F.lit(batch_id).cast("long"))
 
 
-def latest_per_key(df: DataFrame, keys: list[str], order_by: str | None) -> DataFrame:
+def duplicated_keys(df: DataFrame, keys: list[str]) -> DataFrame:
+    """The keys that occur more than once in ``df`` (only the key columns are shuffled)."""
+    return df.groupBy(*keys).count().where(F.col("count") > 1).select(*keys)
+
+
+def latest_per_key(
+    df: DataFrame, keys: list[str], order_by: str | None, duplicated: DataFrame | None = None
+) -> DataFrame:
     """One row per key: the one with the greatest ``order_by`` (ties and ``None``: any one of equal rows).
 
     Duplicates are rare (a record delivered twice), so only the keys are shuffled to find them; rows of unique
-    keys pass through untouched and only the duplicated ones are ranked.
+    keys pass through untouched and only the duplicated ones are ranked. ``duplicated``: those keys, if known.
     """
-    duplicated = df.groupBy(*keys).count().where(F.col("count") > 1).select(*keys)
+    duplicated = duplicated_keys(df, keys) if duplicated is None else duplicated
     unique_rows = df.join(F.broadcast(duplicated), on=keys, how="left_anti")
     order: list[Column] = [F.col(order_by).desc_nulls_last()] if order_by else [F.lit(0)]
     window = Window.partitionBy(*[F.col(k) for k in keys]).orderBy(*order)
@@ -36,8 +43,3 @@ def row_hash(df: DataFrame, exclude: tuple[str, ...] = AUDIT_COLUMNS) -> DataFra
     """Add ``_row_hash``: a digest of every source column, to write only rows that changed."""
     cols = [c for c in df.columns if c not in exclude and c != "_row_hash"]
     return df.withColumn("_row_hash", F.sha2(F.to_json(F.struct(*[F.col(c) for c in cols])), 256))
-
-
-def bronze_batch(df: DataFrame, keys: list[str], order_by: str | None, batch_id: int) -> DataFrame:
-    """The bronze transform of one micro-batch: dedupe by key (latest wins), then audit columns."""
-    return with_audit_columns(latest_per_key(df, keys, order_by), batch_id)
