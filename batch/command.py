@@ -8,7 +8,7 @@ from typing import Any
 
 from batch.ingest import ingest_job
 from batch.registry import JOBS, BatchContext, BatchJob, JobResult, resolve_jobs, run_jobs
-from stm.cli import iso_date
+from stm.cli import iso_date, text_table
 from stm.config import Config, load_config
 from stm.engine import open_engine
 from stm.errors import UsageError
@@ -58,12 +58,9 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
 
 
 def summary_table(results: dict[str, JobResult]) -> str:
-    header = ("job", "status", "rows", "seconds", "detail")
+    """A plain-text table of each job's outcome."""
     rows = [(n, r.status, str(r.rows), f"{r.seconds:.1f}", r.detail) for n, r in results.items()]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4] for r in [header, *rows]
-    )
+    return text_table(("job", "status", "rows", "seconds", "detail"), rows)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -49,6 +49,15 @@ def choose(kind: str, plural: str, valid: list[str], names: list[str], all_selec
     return list(valid) if all_selected else list(names)
 
 
+def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Rows under a header, columns aligned; the last column (a free-text detail) is not padded."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + ("  " + r[-1] if r[-1] else "")
+        for r in [header, *rows]
+    )
+
+
 def iso_date(text: str) -> date:
     """An argparse type for dates: ``YYYY-MM-DD``."""
     try:

@@ -179,15 +179,10 @@ class StreamRunner:
 
 def summary_table(stats: dict[str, AppStats]) -> str:
     """A plain-text table of each app's outcome."""
-    header = ("app", "status", "batches", "rows_in", "rows_out", "seconds", "detail")
+    from stm.cli import text_table
+
     rows = [
         (name, s.status, str(s.batches), str(s.rows_in), str(s.rows_written), f"{s.seconds:.1f}", s.detail)
         for name, s in stats.items()
     ]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
-    lines = []
-    for r in [header, *rows]:
-        lines.append(
-            "  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + ("  " + r[-1] if r[-1] else "")
-        )
-    return "\n".join(lines)
+    return text_table(("app", "status", "batches", "rows_in", "rows_out", "seconds", "detail"), rows)
