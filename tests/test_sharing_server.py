@@ -66,7 +66,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     root = provider_lake(tmp_path_factory.mktemp("provider"))
     write(root, "clusters_current", pa.table({"cluster_id": ["c1", "c2"]}))
     DeltaTable(str(table_dir(root, "clusters_current"))).delete("cluster_id = 'c1'")
-    signer = FileSigner()
+    signer = FileSigner(root / "_sharing")
     server = ServerThread(create_app(root, sharing_config(), RecipientStore(root), signer)).start()
     store = RecipientStore(root)
     _r, profile = store.add("hub", [SHARE, MASKED], server.endpoint)

@@ -2,8 +2,9 @@
 
 Every protocol route needs ``Authorization: Bearer <token>`` of a recipient, and a recipient sees only the shares
 granted to it: another share answers exactly like one that does not exist. Data files are served only through
-the pre-signed URLs a query returned (``files.FileSigner``), with HTTP Range support, and only when the Delta log
-of that table names them. Errors are protocol bodies ``{"errorCode", "message"}``; nothing logs a token.
+the pre-signed URLs a query returned (``files.FileSigner``, signed with the lake's key, so they outlive a restart
+until they expire), with HTTP Range support, and only when the Delta log of that table names them. Errors are
+protocol bodies ``{"errorCode", "message"}``; nothing logs a token.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stm.config import Config
-from stm.sharing.files import FileSigner, Masker
+from stm.sharing.files import FileSigner
 from stm.sharing.lake import SharedLake, parse_timestamp
+from stm.sharing.masking import Masker
 from stm.sharing.protocol import (
     NDJSON,
     PROTOCOL_ACTION,
@@ -37,7 +39,7 @@ from stm.sharing.protocol import (
     ndjson,
     not_found,
 )
-from stm.sharing.recipients import Recipient, RecipientStore
+from stm.sharing.recipients import SHARING_DIR, Recipient, RecipientStore
 
 log = logging.getLogger(__name__)
 PREFIX = "/delta-sharing"
@@ -300,8 +302,8 @@ class RequestLog:
 def create_app(lake_root: Path, cfg: Config, recipients: RecipientStore, signer: FileSigner | None = None) -> ASGIApp:
     """The sharing endpoint over ``lake_root`` for the shares declared in ``cfg``."""
     lake = SharedLake(lake_root, cfg)
-    masker = Masker(Path(lake_root) / "_sharing")
-    svc = SharingService(lake, recipients, signer or FileSigner(), masker)
+    sharing_dir = Path(lake_root) / SHARING_DIR
+    svc = SharingService(lake, recipients, signer or FileSigner(sharing_dir), Masker(sharing_dir))
     t = "/shares/{share}/schemas/{schema}/tables/{table}"
     routes = [
         Route(f"{PREFIX}/shares", svc.list_shares, methods=["GET"]),
