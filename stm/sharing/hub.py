@@ -1,15 +1,24 @@
 """``stm hub sync``: read every provider's share with the official ``delta-sharing`` client and consolidate.
 
-Per provider and table, the hub asks the table version and reloads the table in full, at that version, only when
-it changed since the last sync (versions kept in ``HUB/_hub/state.json``). A full reload rather than the changes
-feed because curated tables are rewritten in place by their upserts, so a change feed would carry whole files
-of deletes and inserts anyway, and a reload at a pinned version is simply right. Each provider's copy is a Delta
-table ``<hub.catalog>.src_<provider>.<table>``: a provider that is down keeps its last good copy, which still
-feeds the consolidated tables, and the failure is reported in ``sync_status`` (and exit code 1).
+Per provider and table, the hub asks the table version and reads the table only when it changed since the last
+sync (versions, row counts and schema digests kept in ``HUB/_hub/state.json``). A table of a provider sharing WITH
+HISTORY (``hub.providers.<name>.history``, the default) is read from its changes feed, from the version after the
+last synced one to the new one, and the rows it adds and removes are applied to the hub's copy in one commit
+(``hub_changes.py``; status ``changes``, rows = change rows). The table is reloaded in full at its new version
+instead (status ``reloaded``, the reason in ``error`` and in the log) when the provider does not share history,
+the schema changed, the versions are no longer in the provider's history, the feed is refused or disagrees with
+the copy, or the files it lists are larger than the table (an upsert rewriting most files lists each of them
+twice, as deleted and as inserted rows, so reading the table moves less). A first load has status ``synced``.
+The feed is listed first (its file sizes, no data) and then read: two ``changes`` requests.
+
+Each provider's copy is a Delta table ``<hub.catalog>.src_<provider>.<table>``: a provider that is down keeps its
+last good copy, which still feeds the consolidated tables, and the failure is reported in ``sync_status`` (and
+exit code 1).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -20,8 +29,11 @@ from typing import Any
 
 import pyarrow as pa
 from deltalake import DeltaTable, Schema, write_deltalake
+from requests import HTTPError
 
 from stm.config import Config
+from stm.errors import StmError
+from stm.sharing.hub_changes import CHANGE_TYPE, AppliedChanges, FeedMismatch, apply_changes
 from stm.sharing.hub_config import HubProvider
 from stm.sharing.hub_tables import ProviderData, consolidate, cross_account_dashboard, workspaces_costs
 from stm.store import delta_log
@@ -50,8 +62,17 @@ class TableStatus:
     version: int | None
     rows: int | None
     synced_at: datetime | None
-    status: str  # synced | unchanged | failed | missing
-    error: str | None = None
+    status: str  # synced | changes | reloaded | unchanged | failed | missing
+    error: str | None = None  # why it failed, or why a changed table was reloaded rather than read as changes
+
+
+@dataclass(frozen=True)
+class TableMeta:
+    """A shared table's latest version, Delta schema string and size in bytes (when the provider says)."""
+
+    version: int
+    schema_string: str
+    size: int | None
 
 
 class ProviderReader:
@@ -80,15 +101,37 @@ class ProviderReader:
 
         return int(self.client.query_table_version(Table(table, share, schema)).delta_table_version)
 
-    def load(self, share: str, schema: str, table: str, version: int) -> pa.Table:
+    def metadata(self, share: str, schema: str, table: str) -> TableMeta:
+        from delta_sharing.protocol import Table
+
+        resp = self.client.query_table_metadata(Table(table, share, schema))
+        size = resp.metadata.size
+        return TableMeta(int(resp.delta_table_version), str(resp.metadata.schema_string), size)
+
+    def change_bytes(self, share: str, schema: str, table: str, start: int, end: int) -> int:
+        """The size of the files the changes feed of versions ``start`` to ``end`` lists (none is read)."""
+        from delta_sharing.protocol import CdfOptions, Table
+
+        options = CdfOptions(starting_version=start, ending_version=end)
+        return sum(a.size for a in self.client.list_table_changes(Table(table, share, schema), options).actions)
+
+    def load(self, share: str, schema: str, table: str, version: int, schema_string: str) -> pa.Table:
         from delta_sharing.protocol import Table
         from delta_sharing.reader import DeltaSharingReader
 
         t = Table(table, share, schema)
-        meta = self.client.query_table_metadata(t).metadata
-        arrow_schema = pa.schema(Schema.from_json(meta.schema_string).to_arrow())
         pdf = DeltaSharingReader(t, self.client, version=version, use_delta_format=False).to_pandas()
-        return pa.Table.from_pandas(pdf, schema=arrow_schema, preserve_index=False)
+        return pa.Table.from_pandas(pdf, schema=_arrow_schema(schema_string), preserve_index=False)
+
+    def changes(self, share: str, schema: str, table: str, start: int, end: int, schema_string: str) -> pa.Table:
+        """Rows changed by versions ``start`` to ``end``: the table's columns and ``_change_type``."""
+        from delta_sharing.protocol import CdfOptions, Table
+        from delta_sharing.reader import DeltaSharingReader
+
+        reader = DeltaSharingReader(Table(table, share, schema), self.client, use_delta_format=False)
+        pdf = reader.table_changes_to_pandas(CdfOptions(starting_version=start, ending_version=end))
+        with_type = _arrow_schema(schema_string).append(pa.field(CHANGE_TYPE, pa.string()))
+        return pa.Table.from_pandas(pdf[with_type.names], schema=with_type, preserve_index=False)
 
     def close(self) -> None:
         self.client.close()
@@ -135,10 +178,9 @@ class Hub:
 
     # --- sync -----------------------------------------------------------------------------------------------
     def sync_provider(self, name: str, p: HubProvider, state: dict[str, Any]) -> tuple[list[TableStatus], set[str]]:
-        """Reload this provider's changed tables; returns their statuses and the tables that changed."""
+        """Read this provider's changed tables; returns their statuses and the tables that changed."""
         seen = state["providers"].setdefault(name, {"tables": {}})["tables"]
         share = self.cfg.shares[p.share]
-        schema = self.cfg.output.schema
         statuses: list[TableStatus] = []
         changed: set[str] = set()
         try:
@@ -154,25 +196,78 @@ class Hub:
                     statuses.append(TableStatus(name, table, None, None, None, "missing", "not in the share"))
                     continue
                 try:
-                    version = reader.version(p.share, schema, table)
-                    if version == _v(seen, table) and delta_log.is_delta_table(self.source_path(name, table)):
-                        last = datetime.fromisoformat(seen[table]["synced_at"])
-                        statuses.append(TableStatus(name, table, version, seen[table].get("rows"), last, "unchanged"))
-                        continue
-                    data = reader.load(p.share, schema, table, version)
-                    self.write(self.source_path(name, table), data)
-                    now = datetime.now(timezone.utc)
-                    seen[table] = {"version": version, "rows": len(data), "synced_at": now.isoformat()}
-                    changed.add(table)
-                    statuses.append(TableStatus(name, table, version, len(data), now, "synced"))
-                    log.info("provider=%s table=%s version=%d rows=%d", name, table, version, len(data))
+                    status = self.sync_table(reader, name, p, table, seen)
                 except Exception as exc:  # one table failing keeps the provider's other tables
                     reason = _reason(exc)
                     log.error("provider=%s table=%s failed: %s", name, table, reason)
-                    statuses.append(TableStatus(name, table, _v(seen, table), None, None, "failed", reason))
+                    status = TableStatus(name, table, _v(seen, table), None, None, "failed", reason)
+                statuses.append(status)
+                if status.status in ("synced", "reloaded") or (status.status == "changes" and status.rows):
+                    changed.add(table)
         finally:
             reader.close()
         return statuses, changed
+
+    def sync_table(
+        self, reader: ProviderReader, name: str, p: HubProvider, table: str, seen: dict[str, Any]
+    ) -> TableStatus:
+        """Bring the hub's copy of one provider table to the provider's latest version."""
+        schema = self.cfg.output.schema
+        path = self.source_path(name, table)
+        last = seen.get(table)
+        version = reader.version(p.share, schema, table)
+        if last is not None and version == last["version"] and delta_log.is_delta_table(path):
+            synced_at = datetime.fromisoformat(last["synced_at"])
+            return TableStatus(name, table, version, last.get("rows"), synced_at, "unchanged")
+        meta = reader.metadata(p.share, schema, table)
+        version, schema_string = meta.version, meta.schema_string
+        digest = hashlib.sha256(schema_string.encode("utf-8")).hexdigest()[:32]
+        why_not = _no_feed(p, last, version, digest) if delta_log.is_delta_table(path) else "no copy yet"
+        if why_not is None and last is not None:
+            start = last["version"] + 1
+            try:
+                feed = reader.change_bytes(p.share, schema, table, start, version)
+                if meta.size is not None and feed > meta.size:
+                    # rewrites list whole files as deleted and inserted: reading the table is cheaper
+                    raise FeedTooLarge(f"the changes ({feed} bytes) are larger than the table ({meta.size} bytes)")
+                changes = reader.changes(p.share, schema, table, start, version, schema_string)
+                applied = self.apply(path, changes)
+                now = datetime.now(timezone.utc)
+                return self._record(
+                    seen, TableStatus(name, table, version, applied.rows_changed, now, "changes"), digest
+                )
+            except HTTPError as exc:
+                why_not = f"changes feed refused: {_protocol_reason(exc)}"
+            except (FeedMismatch, FeedTooLarge) as exc:
+                why_not = str(exc)
+        data = reader.load(p.share, schema, table, version, schema_string)
+        self.write(path, data)
+        now = datetime.now(timezone.utc)
+        if last is None:
+            return self._record(seen, TableStatus(name, table, version, len(data), now, "synced"), digest)
+        log.warning("provider=%s table=%s reloaded in full: %s", name, table, why_not)
+        return self._record(seen, TableStatus(name, table, version, len(data), now, "reloaded", why_not), digest)
+
+    @staticmethod
+    def _record(seen: dict[str, Any], s: TableStatus, digest: str) -> TableStatus:
+        """Keep what this sync read of a table in the sync state, and log it."""
+        assert s.version is not None and s.synced_at is not None
+        seen[s.table] = {"version": s.version, "rows": s.rows, "schema": digest, "synced_at": s.synced_at.isoformat()}
+        log.info("provider=%s table=%s version=%d rows=%s status=%s", s.provider, s.table, s.version, s.rows, s.status)
+        return s
+
+    def apply(self, path: Path, changes: pa.Table) -> AppliedChanges:
+        """Apply a changes feed to the copy at ``path`` in one commit: an append when it only adds rows."""
+        current = self.read(path)
+        if current is None:
+            raise FeedMismatch("the hub's copy of the table is gone")
+        applied = apply_changes(current, changes)
+        if applied.deleted == 0:
+            if applied.inserted:
+                write_deltalake(str(path), applied.added, mode="append")
+        else:
+            self.write(path, applied.table)
+        return applied
 
     def sources(self, table: str) -> list[ProviderData]:
         out = []
@@ -232,6 +327,39 @@ def status_table(statuses: list[TableStatus]) -> pa.Table:
 def _v(seen: dict[str, Any], table: str) -> int | None:
     entry = seen.get(table)
     return None if entry is None else int(entry["version"])
+
+
+class FeedTooLarge(StmError):
+    """Reading the changes feed would move more data than reading the table."""
+
+
+def _arrow_schema(schema_string: str) -> pa.Schema:
+    return pa.schema(Schema.from_json(schema_string).to_arrow())
+
+
+def _no_feed(p: HubProvider, last: dict[str, Any] | None, version: int, digest: str) -> str | None:
+    """Why the changes since the last sync cannot be read from the feed; ``None`` when they can."""
+    if last is None:
+        return "no version synced yet"
+    if not p.history:
+        return "the provider does not share history (hub.providers.<name>.history: false)"
+    if version <= int(last["version"]):
+        return f"the table went back from version {last['version']} to {version}"
+    if last.get("schema") != digest:
+        return "the table schema changed"
+    return None
+
+
+def _protocol_reason(exc: HTTPError) -> str:
+    """The protocol error of a refused request: status, errorCode and message; never a header or a URL."""
+    resp = exc.response
+    if resp is None:
+        return "no response"
+    try:
+        body = resp.json()
+        return f"{resp.status_code} {body.get('errorCode')}: {str(body.get('message', ''))[:300]}"
+    except ValueError:
+        return f"HTTP {resp.status_code}"
 
 
 def _reason(exc: Exception) -> str:

@@ -10,6 +10,8 @@ hub:
       share: stm_monitoring        # a share declared in conf/shares.yml (its tables, scopes and dedup keys)
       account: acme                # source_account label
       workspace: eu-prod           # source_workspace label
+      history: true                # the share is WITH HISTORY (the default, as deploy shares it): a changed
+                                   # table is read from its changes feed; false: reloaded in full
 ```
 """
 
@@ -33,6 +35,7 @@ class HubProvider:
     share: str
     account: str
     workspace: str
+    history: bool = True
 
 
 @dataclass(frozen=True)
