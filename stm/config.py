@@ -34,6 +34,7 @@ class StreamingConfig:
     trigger: str = "processingTime=5 minutes"
     skip_change_commits: bool = True
     max_files_per_trigger: int = 1000
+    gold_writers: int = 4
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,8 @@ def _validate(cfg: Config) -> None:
     parse_trigger(cfg.streaming.trigger)
     if cfg.streaming.max_files_per_trigger < 1:
         raise ConfigError("streaming.max_files_per_trigger", "must be a positive integer")
+    if not 1 <= cfg.streaming.gold_writers <= 32:
+        raise ConfigError("streaming.gold_writers", "must be an integer from 1 to 32")
     if cfg.local.shuffle_partitions < 1:
         raise ConfigError("local.shuffle_partitions", "must be a positive integer")
     for name, spec in cfg.tables.items():

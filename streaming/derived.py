@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
@@ -96,9 +97,13 @@ def dates_of(rows: DataFrame, dated: DatedInput) -> list[date]:
 def refresh(
     cfg: Config, store: TableStore, models: Iterable[Model], dates: Sequence[date] | None, inputs: Inputs | None = None
 ) -> dict[str, int]:
-    """Recompute ``models`` for ``dates`` (None: everything) and write them; returns rows written per table."""
+    """Recompute ``models`` for ``dates`` (None: everything) and write them; returns rows written per table.
+
+    Models read only inputs, never each other, so up to ``streaming.gold_writers`` of them are computed and written
+    at once. A dated input that several of them cut to ``dates`` is cut once and cached for the refresh.
+    """
     inputs = inputs or Inputs(cfg, store)
-    written: dict[str, int] = {}
+    todo: list[tuple[Model, dict[str, DataFrame]]] = []
     for model in models:
         if dates is not None and not dates and model.date_column is not None:
             continue
@@ -106,12 +111,53 @@ def refresh(
         if frames is None:
             log.info("%s: an input is missing, not refreshed", model.name)
             continue
-        out = compute(model, frames, cfg, dates=dates)
-        target = cfg.output_name(model.name)
-        with table_lock(target):
-            values = list(dates) if dates is not None else None
-            written[model.name] = store.replace(target, out, column=model.date_column, values=values)
-    return written
+        todo.append((model, frames))
+    cuts: dict[tuple[int, DatedInput], DataFrame] = {}
+    if dates is not None:
+        todo = [(m, _shared_cuts(m, f, dates, todo, cuts)) for m, f in todo]
+    try:
+        with ThreadPoolExecutor(max_workers=cfg.streaming.gold_writers, thread_name_prefix="gold") as pool:
+            futures = {m.name: pool.submit(_write_model, cfg, store, m, f, dates) for m, f in todo}
+        return {name: future.result() for name, future in futures.items()}
+    finally:
+        for frame in cuts.values():
+            frame.unpersist()
+
+
+def _shared_cuts(
+    model: Model,
+    frames: dict[str, DataFrame],
+    dates: Sequence[date],
+    todo: list[tuple[Model, dict[str, DataFrame]]],
+    cuts: dict[tuple[int, DatedInput], DataFrame],
+) -> dict[str, DataFrame]:
+    """``frames`` with each dated input that other models of ``todo`` also cut to ``dates`` replaced by one cached
+    cut (``compute`` cuts it again, a no-op). Full tables (no date column) keep their whole inputs."""
+    if model.date_column is None:
+        return frames
+    out = dict(frames)
+    for dated in model.dated_inputs:
+        users = [m for m, _ in todo if m.date_column is not None and dated in m.dated_inputs]
+        if len(users) < 2:
+            continue
+        key = id(frames[dated.input]), dated
+        if key not in cuts:
+            cuts[key] = frames[dated.input].where(dated.date().isin(list(dates))).cache()
+        out[dated.input] = cuts[key]
+    return out
+
+
+def _write_model(
+    cfg: Config, store: TableStore, model: Model, frames: dict[str, DataFrame], dates: Sequence[date] | None
+) -> int:
+    started = time.monotonic()
+    out = compute(model, frames, cfg, dates=dates)
+    target = cfg.output_name(model.name)
+    with table_lock(target):
+        values = list(dates) if dates is not None else None
+        rows = store.replace(target, out, column=model.date_column, values=values, small=True)
+    log.debug("%s: %d rows in %.2f s", model.name, rows, time.monotonic() - started)
+    return rows
 
 
 def billing_models() -> list[Model]:
@@ -154,7 +200,14 @@ def refresh_from_batch(cfg: Config, store: TableStore, driver: str, rows: DataFr
         summary = price_billing(cfg, inputs, rows)
         # bronze records are immutable and arrive once: new records are inserted (a replay finds them and adds
         # nothing); prices that change later are applied by the repricing job
-        merged = store.merge(cfg.output_name(SILVER), summary, list(SILVER_BILLING.keys), insert_only=True, txn=txn)
+        merged = store.merge(
+            cfg.output_name(SILVER),
+            summary,
+            list(SILVER_BILLING.keys),
+            insert_only=True,
+            txn=txn,
+            cluster_by=SILVER_BILLING.date_column,
+        )
         dates = dates_of(rows, DatedInput(driver, SILVER_BILLING.driver_date))
         inputs = Inputs(cfg, store)  # billing_summary changed
         written = refresh(cfg, store, billing_models(), dates, inputs)

@@ -38,6 +38,7 @@ def test_config_packaged_defaults_load_with_every_catalog_table(cfg):
         ("streaming: {trigger: 5}\n", "streaming.trigger", "expected a string"),
         ("streaming: {trigger: every minute}\n", "streaming.trigger", "allowed: 'availableNow' or"),
         ("streaming: {max_files_per_trigger: 0}\n", "streaming.max_files_per_trigger", "positive"),
+        ("streaming: {gold_writers: 0}\n", "streaming.gold_writers", "from 1 to 32"),
         ("engine: spark\n", "engine", "allowed: 'local', 'databricks'"),
         ("output: {catalog: 'x; DROP TABLE y'}\n", "output.catalog", "invalid name"),
         ("tables: {billing_usage_bronze: {keys: ['a`b']}}\n", "tables.billing_usage_bronze.keys[0]", "invalid"),

@@ -12,7 +12,7 @@ from sqlglot import exp
 
 from stm.errors import InvalidIdentifier, UsageError
 from stm.store.base import StreamOptions, Txn
-from stm.store.databricks import DatabricksTableStore, merge_sql, optimize_sql, vacuum_sql
+from stm.store.databricks import DatabricksTableStore, merge_sql, optimize_sql, replace_where, vacuum_sql
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -131,9 +131,32 @@ class FakeSpark:
         return FakeResult([])
 
 
+@dataclass
+class FakeWriter:
+    options: dict[str, str] = field(default_factory=dict)
+    saved: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    conf: FakeConf | None = None
+
+    def format(self, name: str) -> FakeWriter:
+        self.options["format"] = name
+        return self
+
+    def mode(self, name: str) -> FakeWriter:
+        self.options["mode"] = name
+        return self
+
+    def option(self, key: str, value: str) -> FakeWriter:
+        self.options[key] = value
+        return self
+
+    def saveAsTable(self, name: str) -> None:
+        self.saved.append((name, dict(self.conf.values) if self.conf else {}))
+
+
 class FakeFrame:
-    def __init__(self) -> None:
+    def __init__(self, conf: FakeConf | None = None) -> None:
         self.views: list[str] = []
+        self.write = FakeWriter(conf=conf)
 
     def createOrReplaceTempView(self, name: str) -> None:
         self.views.append(name)
@@ -165,6 +188,27 @@ def test_databricks_merge_runs_under_txn_settings_then_clears_them():
     assert "spark.databricks.delta.write.txnAppId" not in spark.conf.values
     assert spark.catalog.dropped == [view]
     assert (result.inserted, result.updated) == (2, 1)
+
+
+def test_databricks_merge_without_txn_leaves_the_session_settings_alone():
+    spark = FakeSpark()
+    spark.conf.set("spark.databricks.delta.write.txnAppId", "another-writer")
+    store = DatabricksTableStore(cast("SparkSession", spark))
+    store.merge(TARGET, cast("DataFrame", FakeFrame()), ["record_id"], insert_only=False)
+    assert spark.conf.values == {"spark.databricks.delta.write.txnAppId": "another-writer"}
+
+
+def test_databricks_replace_carries_its_txn_as_writer_options_not_session_settings():
+    spark = FakeSpark()
+    store = DatabricksTableStore(cast("SparkSession", spark))
+    frame = FakeFrame(spark.conf)
+    store.replace(TARGET, cast("DataFrame", frame), column="usage_date", values=["2026-10-01"], txn=Txn("a", 3))
+    ((name, session),) = frame.write.saved
+    assert name == TARGET
+    assert session == {}
+    assert frame.write.options["txnAppId"] == "a"
+    assert frame.write.options["txnVersion"] == "3"
+    assert frame.write.options["replaceWhere"] == replace_where("usage_date", ["2026-10-01"])
 
 
 def test_databricks_vacuum_below_retention_refused_without_override():

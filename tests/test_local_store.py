@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from stm.errors import TableNotFound, UsageError
+from stm.store import delta_log
 from stm.store.base import Txn
 from stm.store.local import LocalTableStore
 
@@ -118,3 +119,44 @@ def test_store_replace_by_date_partition_rewrites_only_those_dates(spark, store)
     actions = _log(store, store.version(T) or 0)
     removed = {a["remove"]["path"].split("/")[0] for a in actions if "remove" in a}
     assert removed == {"day=2026-10-02", "day=2026-10-03"}  # day 1's file untouched
+
+
+@pytest.mark.parametrize("small", [False, True])
+def test_store_replace_small_rows_written_by_arrow_read_back_like_spark_written(spark, store, small):
+    from datetime import date
+    from decimal import Decimal
+
+    schema = "k string, day date, cost decimal(38,18), tags map<string,string>, at timestamp"
+    at = spark.sql("SELECT TIMESTAMP'2026-10-01 12:00:00' AS t").first()[0]
+    d1, d2 = date(2026, 10, 1), date(2026, 10, 2)
+    rows = [("a", d1, Decimal("1.5"), {"team": "x"}, at), ("b", None, None, None, None), ("c", d2, Decimal(2), {}, at)]
+    assert store.replace(T, spark.createDataFrame(rows, schema), column="day", small=small) == 3
+    assert sorted(store.read(T).collect(), key=lambda r: r.k) == sorted(rows)
+    assert {p.name for p in store.path(T).iterdir() if p.is_dir()} == {
+        "_delta_log", "day=2026-10-01", "day=2026-10-02", "day=__HIVE_DEFAULT_PARTITION__",
+    }  # fmt: skip
+    late = spark.createDataFrame([("d", d2, None, None, None)], schema)
+    store.replace(T, late, column="day", values=[d2], small=True)
+    assert sorted(r.k for r in store.read(T).collect()) == ["a", "b", "d"]
+    adds = [a["add"] for a in _log(store, store.version(T) or 0) if "add" in a]
+    assert [a["partitionValues"] for a in adds] == [{"day": "2026-10-02"}]
+
+
+def test_store_insert_only_into_date_partitioned_table_reads_only_the_batch_dates(spark, store):
+    from datetime import date
+
+    def frame(rows: list[tuple[str, date, int]]) -> Any:
+        return spark.createDataFrame(rows, "k string, day date, n long")
+
+    d1, d2 = date(2026, 10, 1), date(2026, 10, 2)
+    store.merge(T, frame([("a", d1, 1), ("b", d2, 2)]), ["k", "day"], insert_only=True, cluster_by="day")
+    assert delta_log.partition_columns(store.path(T)) == ["day"]
+    version = store.version(T) or 0
+    # a replayed key of day 2 is found; day 1's file is not read (it is made unreadable to prove it)
+    (next((store.path(T) / "day=2026-10-01").glob("*.parquet"))).write_bytes(b"not parquet")
+    result = store.merge(T, frame([("b", d2, 99), ("c", d2, 3)]), ["k", "day"], insert_only=True)
+    assert (result.inserted, store.version(T)) == (1, version + 1)
+    assert [a for a in _log(store, version + 1) if "remove" in a] == []
+    assert sorted(tuple(r) for r in store.read(T).where("day = DATE'2026-10-02'").collect()) == [
+        ("b", d2, 2), ("c", d2, 3),
+    ]  # fmt: skip

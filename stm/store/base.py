@@ -70,9 +70,19 @@ class TableStore(ABC):
 
     @abstractmethod
     def merge(
-        self, name: str, df: DataFrame, keys: list[str], *, insert_only: bool, txn: Txn | None = None
+        self,
+        name: str,
+        df: DataFrame,
+        keys: list[str],
+        *,
+        insert_only: bool,
+        txn: Txn | None = None,
+        cluster_by: str | None = None,
     ) -> MergeResult:
-        """Upsert ``df`` by ``keys`` (insert-only: matched rows are left alone); creates the table if missing."""
+        """Upsert ``df`` by ``keys`` (insert-only: matched rows are left alone); creates the table if missing.
+
+        ``cluster_by``: a new table is laid out by this column, so reads and merges of a few of its values skip the
+        rest; a key's value of that column must never change."""
 
     @abstractmethod
     def overwrite(self, name: str, df: DataFrame, *, txn: Txn | None = None) -> int: ...
@@ -86,8 +96,12 @@ class TableStore(ABC):
         column: str | None = None,
         values: Sequence[object] | None = None,
         txn: Txn | None = None,
+        small: bool = False,
     ) -> int:
-        """Replace the rows whose ``column`` is in ``values`` by ``df`` (all rows when ``values`` is None)."""
+        """Replace the rows whose ``column`` is in ``values`` by ``df`` (all rows when ``values`` is None).
+
+        ``small``: the rows fit in the driver (an aggregate); an adapter may collect them rather than run a
+        distributed write."""
 
     @abstractmethod
     def optimize(self, name: str, zorder_by: list[str]) -> dict[str, Any]: ...

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from stm.names import check_identifier, quote, quote_table
 from stm.store.base import MergeResult, StreamOptions, TableStore, Txn, check_vacuum_retention
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import DataFrame, DataFrameWriter
 
 log = logging.getLogger(__name__)
+_TXN_CONF_LOCK = threading.Lock()  # the session-wide MERGE marker: one writer at a time
 
 
 def merge_sql(target: str, source_view: str, keys: list[str], *, insert_only: bool) -> str:
@@ -43,8 +46,11 @@ def replace_where(column: str, values: Sequence[object]) -> str:
     return f"{quote(column)} IN ({literals})"
 
 
-def create_like_sql(target: str, source_view: str) -> str:
-    return f"CREATE TABLE IF NOT EXISTS {quote_table(target)} AS SELECT * FROM {quote(source_view)} WHERE false"
+def create_like_sql(target: str, source_view: str, cluster_by: str | None = None) -> str:
+    """An empty table shaped like the view; ``cluster_by``: Delta liquid clustering on that column."""
+    clustering = f" CLUSTER BY ({quote(cluster_by)})" if cluster_by else ""
+    source = quote(source_view)
+    return f"CREATE TABLE IF NOT EXISTS {quote_table(target)}{clustering} AS SELECT * FROM {source} WHERE false"
 
 
 class DatabricksTableStore(TableStore):
@@ -76,29 +82,47 @@ class DatabricksTableStore(TableStore):
         log.debug("SQL: %s", statement)
         return self.spark.sql(statement)
 
-    def _with_txn(self, txn: Txn | None) -> None:
-        conf = self.spark.conf
+    @contextmanager
+    def _txn_conf(self, txn: Txn | None) -> Iterator[None]:
+        """MERGE takes its idempotent-write marker from the session; threads of one session take turns setting it."""
         if txn is None:
-            conf.unset("spark.databricks.delta.write.txnAppId")
-            conf.unset("spark.databricks.delta.write.txnVersion")
-        else:
+            yield
+            return
+        conf = self.spark.conf
+        with _TXN_CONF_LOCK:
             conf.set("spark.databricks.delta.write.txnAppId", txn.app_id)
             conf.set("spark.databricks.delta.write.txnVersion", str(txn.version))
+            try:
+                yield
+            finally:
+                conf.unset("spark.databricks.delta.write.txnAppId")
+                conf.unset("spark.databricks.delta.write.txnVersion")
+
+    @staticmethod
+    def _txn_options(writer: DataFrameWriter, txn: Txn | None) -> DataFrameWriter:
+        """A DataFrame write carries its marker as writer options, so concurrent writes never share it."""
+        if txn is None:
+            return writer
+        return writer.option("txnAppId", txn.app_id).option("txnVersion", str(txn.version))
 
     def merge(
-        self, name: str, df: DataFrame, keys: list[str], *, insert_only: bool, txn: Txn | None = None
+        self,
+        name: str,
+        df: DataFrame,
+        keys: list[str],
+        *,
+        insert_only: bool,
+        txn: Txn | None = None,
+        cluster_by: str | None = None,
     ) -> MergeResult:
         for key in keys:
             check_identifier(key, "key column")
         view = f"stm_src_{uuid.uuid4().hex}"
         df.createOrReplaceTempView(view)
         try:
-            self._sql(create_like_sql(name, view))
-            self._with_txn(txn)
-            try:
+            self._sql(create_like_sql(name, view, cluster_by))
+            with self._txn_conf(txn):
                 metrics = self._sql(merge_sql(name, view, keys, insert_only=insert_only)).collect()
-            finally:
-                self._with_txn(None)
         finally:
             self.spark.catalog.dropTempView(view)
         row = metrics[0].asDict() if metrics else {}
@@ -108,11 +132,8 @@ class DatabricksTableStore(TableStore):
 
     def overwrite(self, name: str, df: DataFrame, *, txn: Txn | None = None) -> int:
         quote_table(name)
-        self._with_txn(txn)
-        try:
-            df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").saveAsTable(name)
-        finally:
-            self._with_txn(None)
+        writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+        self._txn_options(writer, txn).saveAsTable(name)
         return int(self.spark.read.table(name).count())
 
     def replace(
@@ -123,6 +144,7 @@ class DatabricksTableStore(TableStore):
         column: str | None = None,
         values: Sequence[object] | None = None,
         txn: Txn | None = None,
+        small: bool = False,
     ) -> int:
         quote_table(name)
         writer = df.write.format("delta").mode("overwrite")
@@ -130,11 +152,7 @@ class DatabricksTableStore(TableStore):
             writer = writer.option("replaceWhere", replace_where(column, values)).option("mergeSchema", "true")
         else:
             writer = writer.option("overwriteSchema", "true")
-        self._with_txn(txn)
-        try:
-            writer.saveAsTable(name)
-        finally:
-            self._with_txn(None)
+        self._txn_options(writer, txn).saveAsTable(name)
         return -1  # not counted: a count would re-read the table
 
     def optimize(self, name: str, zorder_by: list[str]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, Field, QueryBuilder, Schema, Transaction
@@ -81,6 +81,14 @@ class LocalTableStore(TableStore):
         files, _meta = delta_log.snapshot(path, delta_log.latest_version(path))
         return self._read_files(path, [f.path for f in files], self.schema(name))
 
+    def _read_partitions(self, name: str, column: str, values: Sequence[object]) -> DataFrame:
+        """The rows of the partitions whose ``column`` is one of ``values``: other partitions' files are not read."""
+        path = self._require(name)
+        files, _meta = delta_log.snapshot(path, delta_log.latest_version(path))
+        wanted = {None if v is None else str(v) for v in values}
+        chosen = [f.path for f in files if f.partition_values.get(column) in wanted]
+        return self._read_files(path, chosen, self.schema(name))
+
     def read_stream(self, name: str, options: StreamOptions) -> DataFrame:
         path = self._require(name)
         reader = (
@@ -131,12 +139,19 @@ class LocalTableStore(TableStore):
             shutil.rmtree(stage, ignore_errors=True)
         return adds
 
-    def _commit_adds(self, path: Path, adds: list[AddAction], schema: pa.Schema, txn: Txn | None) -> None:
+    def _commit_adds(
+        self, path: Path, adds: list[AddAction], schema: pa.Schema, txn: Txn | None, partition: str | None = None
+    ) -> None:
         """One append-only commit of ``adds`` (creating the table, or adding new columns first)."""
         props = _commit_properties(txn)
         if not delta_log.is_delta_table(path):
             create_table_with_add_actions(
-                str(path), Schema.from_arrow(schema), adds, mode="error", commit_properties=props
+                str(path),
+                Schema.from_arrow(schema),
+                adds,
+                mode="error",
+                partition_by=[partition] if partition else None,
+                commit_properties=props,
             )
             return
         dt = DeltaTable(str(path))
@@ -150,11 +165,20 @@ class LocalTableStore(TableStore):
         dt.create_write_transaction(actions, mode="append", schema=dt.schema(), commit_properties=props)
 
     def merge(
-        self, name: str, df: DataFrame, keys: list[str], *, insert_only: bool, txn: Txn | None = None
+        self,
+        name: str,
+        df: DataFrame,
+        keys: list[str],
+        *,
+        insert_only: bool,
+        txn: Txn | None = None,
+        cluster_by: str | None = None,
     ) -> MergeResult:
         """Insert-only: Spark anti-joins the target keys and writes the new rows' files, one append-only commit.
 
         Upsert: the rows are staged as a Delta table by Spark and MERGEd by delta-rs, streamed, never collected.
+        ``cluster_by`` partitions a new table by that column; an insert-only merge into a partitioned table then
+        reads only the target partitions the rows fall in (a key's partition value must never change).
         """
         path = self.path(name)
         exists = delta_log.is_delta_table(path)
@@ -163,19 +187,28 @@ class LocalTableStore(TableStore):
             if done is not None and done >= txn.version:
                 log.info("%s: transaction %s/%s already committed, replay skipped", name, txn.app_id, txn.version)
                 return MergeResult(0, 0, 0, replay_skipped=True)
+        parts = delta_log.partition_columns(path) if exists else ([cluster_by] if cluster_by else [])
+        partition = parts[0] if parts else None
         if exists and insert_only:
             # the target's keys that the batch also has (the batch's keys are the small, broadcast side), then
             # the batch rows without them: no shuffle of the whole target
             from pyspark.sql import functions as F
 
-            present = self.read(name).select(*keys).join(F.broadcast(df.select(*keys)), on=keys, how="left_semi")
+            if partition is None:
+                target = self.read(name)
+            else:
+                values = [r[0] for r in df.select(partition).distinct().collect()]
+                target = self._read_partitions(name, partition, values)
+            present = target.select(*keys).join(F.broadcast(df.select(*keys)), on=keys, how="left_semi")
             df = df.join(present, on=keys, how="left_anti")
         if insert_only or not exists:
             path.mkdir(parents=True, exist_ok=True)
-            adds = self._stage(df, path)
+            adds = self._stage(df, path, partition)
             inserted = sum(json.loads(a.stats)["numRecords"] for a in adds)
             if adds:
-                self._commit_adds(path, adds, pq.read_schema(path / adds[0].path), txn)
+                from pyspark.sql.pandas.types import to_arrow_schema
+
+                self._commit_adds(path, adds, to_arrow_schema(df.schema, timezone="UTC"), txn, partition)
             return MergeResult(inserted, inserted, 0)
         return self._merge_staged(path, df, keys, txn)
 
@@ -215,11 +248,13 @@ class LocalTableStore(TableStore):
         column: str | None = None,
         values: Sequence[object] | None = None,
         txn: Txn | None = None,
+        small: bool = False,
     ) -> int:
         """Replace the rows whose ``column`` is in ``values`` (all rows when ``values`` is None) in one commit.
 
         A table written with a ``column`` is partitioned by it, so replacing some dates rewrites only those dates'
-        files. A table partitioned otherwise is rewritten whole, keeping its other rows.
+        files. A table partitioned otherwise is rewritten whole, keeping its other rows. ``small`` rows are
+        collected as Arrow and written by pyarrow: one Spark job instead of a distributed write.
         """
         from pyspark.sql import functions as F
         from pyspark.sql.pandas.types import to_arrow_schema
@@ -235,8 +270,12 @@ class LocalTableStore(TableStore):
             keep = self.read(name).where(~F.col(column).isin(list(values)) | F.col(column).isNull())
             df, selective = keep.unionByName(df, allowMissingColumns=True), False
         path.mkdir(parents=True, exist_ok=True)
-        adds = self._stage(df, path, partition)
-        schema = Schema.from_arrow(to_arrow_schema(df.schema, timezone="UTC"))
+        arrow_schema = to_arrow_schema(df.schema, timezone="UTC")
+        if small:
+            adds = _write_arrow(df.toArrow().cast(arrow_schema), path, partition)
+        else:
+            adds = self._stage(df, path, partition)
+        schema = Schema.from_arrow(arrow_schema)
         props = _commit_properties(txn)
         parts = [partition] if partition else None
         if not exists:
@@ -277,3 +316,36 @@ class LocalTableStore(TableStore):
 
     def history(self, name: str) -> list[dict[str, Any]]:
         return list(DeltaTable(str(self._require(name))).history())
+
+
+def _write_arrow(table: pa.Table, into: Path, partition_by: str | None) -> list[AddAction]:
+    """Write ``table`` as one parquet file per ``partition_by`` value (the column itself is kept out of the file,
+    in a ``<column>=<value>/`` folder, as Spark lays it out); the files' add actions."""
+    import pyarrow.compute as pc
+
+    if table.num_rows == 0:
+        return []
+    groups: list[tuple[dict[str, str | None], pa.Table]] = []
+    if partition_by is None:
+        groups.append(({}, table))
+    else:
+        column = table.column(partition_by)
+        rest = table.drop_columns([partition_by])
+        for value in column.unique().to_pylist():
+            mask = pc.is_null(column) if value is None else pc.equal(column, value)
+            text = None if value is None else str(value)
+            groups.append(({partition_by: text}, rest.filter(mask)))
+    adds = []
+    for values, rows in groups:
+        folder = "/".join(f"{k}={HIVE_NULL if v is None else quote(v, safe='')}" for k, v in values.items())
+        rel = f"{folder}/" if folder else ""
+        rel += f"part-{uuid.uuid4().hex}.snappy.parquet"
+        dest = into / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.tmp")
+        pq.write_table(rows, tmp, compression="snappy")
+        os.replace(tmp, dest)
+        stat = dest.stat()
+        stats = json.dumps({"numRecords": rows.num_rows})
+        adds.append(AddAction(rel, stat.st_size, values, int(stat.st_mtime * 1000), True, stats))
+    return adds
