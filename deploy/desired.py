@@ -34,7 +34,7 @@ class ProviderDesired:
     files: dict[str, bytes | Wheel]
     jobs: dict[str, jobs.JobSettings]
     share: str | None
-    share_tables: list[str]
+    share_tables: dict[str, bool]  # full table name: shared WITH HISTORY
     recipient: str | None
     hub_sharing_identifier: str | None
 
@@ -91,7 +91,7 @@ def provider_desired(cfg: Config, target_name: str, wheel: Wheel | None) -> Prov
         files=files,
         jobs=settings,
         share=target.share,
-        share_tables=[f"{loc.catalog}.{loc.schema}.{t}" for t in share.tables] if share else [],
+        share_tables={f"{loc.catalog}.{loc.schema}.{t}": s.history for t, s in share.tables.items()} if share else {},
         recipient=target.recipient,
         hub_sharing_identifier=target.hub_sharing_identifier,
     )

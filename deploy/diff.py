@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from databricks.sdk.service import sharing
-
 from deploy.desired import HubDesired, ProviderDesired
 from deploy.hub_sql import Source, create_view_sql, drop_view_sql
 from deploy.jobs import TAG_DIGEST, summary
-from deploy.model import Action, Change, is_ours, is_subset, marker
+from deploy.model import Action, Change, history_status, is_ours, is_subset, marker
 from deploy.observe import HubObserved, ProviderObserved
 
 ENABLED_STATES = {"ENABLE_COMPLETED", "ENABLE_INITIALIZED"}
@@ -131,19 +129,22 @@ def _sharing_actions(d: ProviderDesired, o: ProviderObserved, destroy: bool) -> 
         )
     )
     current = {obj.name: obj for obj in (o.share.objects if o.share else None) or []}
-    for full in d.share_tables:
+    for full, with_history in d.share_tables.items():
         obj = current.get(full)
-        history = sharing.SharedDataObjectHistoryDataSharingStatus.ENABLED
+        history = history_status(with_history)
+        shared_as = "WITH HISTORY" if with_history else "WITHOUT HISTORY"
         if obj is None:
-            change, detail = Change.CREATE, "WITH HISTORY"
+            change, detail = Change.CREATE, shared_as
         elif obj.history_data_sharing_status != history:
-            change, detail = Change.UPDATE, "enable history sharing"
+            change, detail = Change.UPDATE, f"{'enable' if with_history else 'disable'} history sharing"
         else:
-            change, detail = Change.UNCHANGED, "WITH HISTORY"
-        out.append(Action("share table", full, change, detail, (d.share, marker(target)), "SELECT on the table"))
+            change, detail = Change.UNCHANGED, shared_as
+        payload = (d.share, marker(target), with_history)
+        out.append(Action("share table", full, change, detail, payload, "SELECT on the table"))
     for name, obj in sorted(current.items()):
         if name not in d.share_tables and is_ours(obj.comment):
-            out.append(Action("share table", name, Change.DELETE, "no longer declared", (d.share, None), create_share))
+            gone: tuple[str, str | None, bool] = (d.share, None, False)
+            out.append(Action("share table", name, Change.DELETE, "no longer declared", gone, create_share))
     if d.recipient:
         recipient = _recipient_action(d, o)
         out.append(recipient)

@@ -23,7 +23,7 @@ from databricks.sdk.errors import (
 )
 from databricks.sdk.service import catalog, sharing, sql
 
-from deploy.model import Action, Change, Plan
+from deploy.model import Action, Change, Plan, history_status
 from deploy.wheel import Wheel
 from stm.errors import StmError
 
@@ -88,7 +88,7 @@ def _upload(w: WorkspaceClient, a: Action) -> str:
 
 
 def _share_table(w: WorkspaceClient, a: Action) -> str:
-    share, comment = a.payload
+    share, comment, with_history = a.payload
     _, schema, table = _split(a.name)
     op = {
         Change.CREATE: sharing.SharedDataObjectUpdateAction.ADD,
@@ -97,7 +97,7 @@ def _share_table(w: WorkspaceClient, a: Action) -> str:
     }[a.change]
     obj = sharing.SharedDataObject(name=a.name, data_object_type=sharing.SharedDataObjectDataObjectType.TABLE)
     if a.change != Change.DELETE:
-        obj.history_data_sharing_status = sharing.SharedDataObjectHistoryDataSharingStatus.ENABLED
+        obj.history_data_sharing_status = history_status(with_history)
         obj.shared_as = f"{schema}.{table}"
         obj.comment = comment
     w.shares.update(share, updates=[sharing.SharedDataObjectUpdate(action=op, data_object=obj)])

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from databricks.sdk.service import sharing
+
 PRODUCT = "system-tables-monitor"
 MARKER = f"managed by {PRODUCT}"
 
@@ -61,6 +63,12 @@ class Plan:
             f"{counts[Change.UNCHANGED]} unchanged, {counts[Change.SKIP]} skipped"
         )
         return "\n".join(lines)
+
+
+def history_status(with_history: bool) -> sharing.SharedDataObjectHistoryDataSharingStatus:
+    """How a shared table's history is shared: WITH HISTORY allows version reads and the changes feed."""
+    status = sharing.SharedDataObjectHistoryDataSharingStatus
+    return status.ENABLED if with_history else status.DISABLED
 
 
 def marker(target: str, digest: str | None = None) -> str:

@@ -90,11 +90,12 @@ class SharedTableSpec:
 
     scope: Literal["workspace", "account"] = "workspace"
     dedup_by: list[str] = field(default_factory=list)
+    history: bool = True  # shared WITH HISTORY: readable at a version and through the changes feed
 
 
 @dataclass(frozen=True)
 class ShareSpec:
-    """A Delta share of curated output tables, shared WITH HISTORY.
+    """A Delta share of curated output tables, each shared WITH HISTORY unless its ``history`` is false.
 
     ``mask_personal_data``: the local sharing endpoint serves personal data (emails, IP addresses, user names)
     as keyed hashes (see ``stm/sharing/files.py``).

@@ -58,12 +58,16 @@ USERS = pa.schema(
 
 
 def sharing_config() -> Config:
-    """Packaged conf plus two small shares: one for another recipient, one that masks personal data."""
+    """Packaged conf plus two small shares: one for another recipient, one that masks personal data (and shares
+    ``jobs_current`` without history)."""
     return load_config(
         extra={
             "shares": {
                 OTHER: {"tables": {"jobs_current": {}}},
-                MASKED: {"tables": {"user_activity_summary": {}}, "mask_personal_data": True},
+                MASKED: {
+                    "tables": {"user_activity_summary": {}, "jobs_current": {"history": False}},
+                    "mask_personal_data": True,
+                },
             }
         }
     )

@@ -87,7 +87,7 @@ def test_hub_sync_after_an_append_applies_only_the_new_rows_from_the_feed(
     write(provider.root, "billing_summary", billing_rows("acc1", "1001", ["r4"], day=3))
     caplog.set_level(logging.INFO, logger="stm.sharing.server")
     got = status(hub.sync(), "billing_summary")
-    assert (got.status, got.version, got.rows) == ("changes", 2, 1)
+    assert (got.status, got.version, got.rows, got.changed_rows) == ("changes", 2, 4, 1)
     assert requests_for(caplog, "billing_summary", "changes") == 2  # its size, then its rows
     assert requests_for(caplog, "billing_summary", "query") == 0
     assert provider.copy("billing_summary") == provider.table("billing_summary")
@@ -139,6 +139,7 @@ def test_hub_sync_after_in_place_updates_and_deletes_reads_the_feed_unless_large
     assert requests_for(caplog, "clusters_current", "changes") == 2  # its size, then its rows
     assert requests_for(caplog, "clusters_current", "query") == 0
     want = provider.table("clusters_current")
+    assert got.rows == len(want) and got.changed_rows is not None and got.changed_rows > 0
     assert [(r["cluster_id"], r["state"]) for r in want][:4] == [
         ("c1", "TERMINATED"),
         ("c1", "TERMINATED"),

@@ -187,6 +187,20 @@ def test_oversized_and_malformed_query_bodies_are_refused(env: Env) -> None:
     _error(requests.post(url, json={"version": 99}, headers=auth, timeout=10), 400, "INVALID_PARAMETER_VALUE")
 
 
+def test_table_shared_without_history_serves_its_latest_version_only(env: Env) -> None:
+    base = f"{env.server.endpoint}/shares/{MASKED}/schemas/{SCHEMA}/tables/jobs_current"
+    auth = {"Authorization": f"Bearer {env.token}"}
+    latest = requests.post(f"{base}/query", json={}, headers=auth, timeout=10)
+    assert latest.status_code == 200 and '"file"' in latest.text
+    for body in ({"version": 0}, {"timestamp": "2026-01-01T00:00:00Z"}):
+        refused = requests.post(f"{base}/query", json=body, headers=auth, timeout=10)
+        _error(refused, 400, "INVALID_PARAMETER_VALUE")
+        assert "shared without" in refused.json()["message"]
+    changes = requests.get(f"{base}/changes?startingVersion=0", headers=auth, timeout=10)
+    _error(changes, 400, "INVALID_PARAMETER_VALUE")
+    assert "changes feed needs table jobs_current shared with history" in changes.json()["message"]
+
+
 def test_file_urls_outside_the_table_are_refused(env: Env) -> None:
     files = f"{env.server.endpoint}/files/"
     url = env.query_lines("billing_summary")[2]["file"]["url"]

@@ -4,8 +4,8 @@ Per provider and table, the hub asks the table version and reads the table only 
 sync (versions, row counts and schema digests kept in ``HUB/_hub/state.json``). A table of a provider sharing WITH
 HISTORY (``hub.providers.<name>.history``, the default) is read from its changes feed, from the version after the
 last synced one to the new one, and the rows it adds and removes are applied to the hub's copy in one commit
-(``hub_changes.py``; status ``changes``, rows = change rows). The table is reloaded in full at its new version
-instead (status ``reloaded``, the reason in ``error`` and in the log) when the provider does not share history,
+(``hub_changes.py``; status ``changes``, ``changed_rows`` says how many). The table is reloaded in full at its new
+version instead (status ``reloaded``, the reason in ``error`` and in the log) when the provider does not share history,
 the schema changed, the versions are no longer in the provider's history, the feed is refused or disagrees with
 the copy, or the files it lists are larger than the table (an upsert rewriting most files lists each of them
 twice, as deleted and as inserted rows, so reading the table moves less). A first load has status ``synced``.
@@ -51,6 +51,7 @@ STATUS_SCHEMA = pa.schema(
         pa.field("synced_at", pa.timestamp("us", tz="UTC")),
         pa.field("status", pa.string()),
         pa.field("error", pa.string()),
+        pa.field("changed_rows", pa.int64()),
     ]
 )
 
@@ -64,6 +65,7 @@ class TableStatus:
     synced_at: datetime | None
     status: str  # synced | changes | reloaded | unchanged | failed | missing
     error: str | None = None  # why it failed, or why a changed table was reloaded rather than read as changes
+    changed_rows: int | None = None  # rows a changes feed added and removed (status changes)
 
 
 @dataclass(frozen=True)
@@ -202,7 +204,7 @@ class Hub:
                     log.error("provider=%s table=%s failed: %s", name, table, reason)
                     status = TableStatus(name, table, _v(seen, table), None, None, "failed", reason)
                 statuses.append(status)
-                if status.status in ("synced", "reloaded") or (status.status == "changes" and status.rows):
+                if status.status in ("synced", "reloaded") or (status.status == "changes" and status.changed_rows):
                     changed.add(table)
         finally:
             reader.close()
@@ -233,9 +235,9 @@ class Hub:
                 changes = reader.changes(p.share, schema, table, start, version, schema_string)
                 applied = self.apply(path, changes)
                 now = datetime.now(timezone.utc)
-                return self._record(
-                    seen, TableStatus(name, table, version, applied.rows_changed, now, "changes"), digest
-                )
+                got = TableStatus(name, table, version, applied.table.num_rows, now, "changes")
+                got.changed_rows = applied.rows_changed
+                return self._record(seen, got, digest)
             except HTTPError as exc:
                 why_not = f"changes feed refused: {_protocol_reason(exc)}"
             except (FeedMismatch, FeedTooLarge) as exc:
@@ -253,7 +255,16 @@ class Hub:
         """Keep what this sync read of a table in the sync state, and log it."""
         assert s.version is not None and s.synced_at is not None
         seen[s.table] = {"version": s.version, "rows": s.rows, "schema": digest, "synced_at": s.synced_at.isoformat()}
-        log.info("provider=%s table=%s version=%d rows=%s status=%s", s.provider, s.table, s.version, s.rows, s.status)
+        changed = "" if s.changed_rows is None else f" changed_rows={s.changed_rows}"
+        log.info(
+            "provider=%s table=%s version=%d rows=%s status=%s%s",
+            s.provider,
+            s.table,
+            s.version,
+            s.rows,
+            s.status,
+            changed,
+        )
         return s
 
     def apply(self, path: Path, changes: pa.Table) -> AppliedChanges:

@@ -81,6 +81,11 @@ class SharingService:
         p = request.path_params
         return recipient, share, p["table"], self.lake.table_path(share, p["schema"], p["table"])
 
+    def require_history(self, share: str, table: str, what: str) -> None:
+        """Version reads and the changes feed need the table shared WITH HISTORY."""
+        if not self.lake.share(share).tables[table].history:
+            raise bad_request(f"{what} needs table {table} shared with history, and it is shared without")
+
     # --- listing --------------------------------------------------------------------------------------------
     @staticmethod
     def page(request: Request, items: list[dict[str, Any]]) -> JSONResponse:
@@ -161,6 +166,8 @@ class SharingService:
             raise bad_request("startingVersion/endingVersion queries are not supported: use the changes endpoint")
         if body.get("version") is not None and body.get("timestamp") is not None:
             raise bad_request("give version or timestamp, not both")
+        if body.get("version") is not None or body.get("timestamp") is not None:
+            self.require_history(share, table, "a query at a version or timestamp")
         if body.get("version") is not None:
             if not isinstance(body["version"], int) or isinstance(body["version"], bool):
                 raise bad_request("version must be an integer")
@@ -176,6 +183,7 @@ class SharingService:
 
     async def changes(self, request: Request) -> Response:
         recipient, share, table, path = self.table(request)
+        self.require_history(share, table, "the changes feed")
         q = request.query_params
         start = self._version_param(path, q.get("startingVersion"), q.get("startingTimestamp"), "starting", True)
         latest = self.lake.latest_version(path)

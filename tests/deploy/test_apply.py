@@ -209,3 +209,25 @@ def test_hub_destroy_drops_our_views_and_share_catalogs(cfg: Config):
 
     assert fake.views == {}
     assert set(fake.catalogs) == {"monitoring_hub"}
+
+
+def test_provider_table_declared_without_history_is_shared_without_then_switched_on(
+    cfg: Config, fake: FakeWorkspace, wheel: Wheel
+):
+    import dataclasses
+
+    share = cfg.shares["stm_monitoring"]
+    table = next(iter(share.tables))
+    quiet = dataclasses.replace(share.tables[table], history=False)
+    without = dataclasses.replace(
+        cfg, shares={**cfg.shares, "stm_monitoring": dataclasses.replace(share, tables={**share.tables, table: quiet})}
+    )
+    _apply(without, fake, PROVIDER, wheel)
+    status = {o.name: o.history_data_sharing_status for o in fake.shares["stm_monitoring"].objects or []}
+    assert status.pop(f"{TABLES}.{table}") == sharing.SharedDataObjectHistoryDataSharingStatus.DISABLED
+    assert set(status.values()) == {sharing.SharedDataObjectHistoryDataSharingStatus.ENABLED}
+
+    plan = make_plan(cfg, PROVIDER, fake.client(), wheel)
+    assert [(a.kind, a.name, a.detail) for a in plan.changes] == [
+        ("share table", f"{TABLES}.{table}", "enable history sharing")
+    ]
