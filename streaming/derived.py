@@ -34,6 +34,7 @@ ACCOUNT_PRICES = "billing.account_prices"  # private preview: used when readable
 # or one would overwrite the other's dates (or both would try to create it).
 _TABLE_LOCKS: dict[str, threading.Lock] = {}
 _TABLE_LOCKS_GUARD = threading.Lock()
+SMALL_REFRESH_DATES = 31  # a gold refresh of at most this many dates is collected and written through Arrow
 
 
 def table_lock(name: str) -> threading.Lock:
@@ -153,9 +154,12 @@ def _write_model(
     started = time.monotonic()
     out = compute(model, frames, cfg, dates=dates)
     target = cfg.output_name(model.name)
+    # a few dates of a gold table, or a small full table, fit in the driver; a full recompute or a long backfill is
+    # written by the engine
+    small = model.date_column is None or (dates is not None and len(dates) <= SMALL_REFRESH_DATES)
     with table_lock(target):
         values = list(dates) if dates is not None else None
-        rows = store.replace(target, out, column=model.date_column, values=values, small=True)
+        rows = store.replace(target, out, column=model.date_column, values=values, small=small)
     log.debug("%s: %d rows in %.2f s", model.name, rows, time.monotonic() - started)
     return rows
 
