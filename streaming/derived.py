@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -113,9 +114,11 @@ def refresh(
             log.info("%s: an input is missing, not refreshed", model.name)
             continue
         todo.append((model, frames))
-    cuts: dict[tuple[int, DatedInput], DataFrame] = {}
+    cuts: dict[DatedInput, DataFrame] = {}
     if dates is not None:
-        todo = [(m, _shared_cuts(m, f, dates, todo, cuts)) for m, f in todo]
+        # frames come from one Inputs, so the models cutting the same dated input cut the same frame
+        shared = Counter(d for m, _ in todo if m.date_column is not None for d in m.dated_inputs)
+        todo = [(m, _shared_cuts(m, f, dates, shared, cuts)) for m, f in todo]
     try:
         with ThreadPoolExecutor(max_workers=cfg.streaming.gold_writers, thread_name_prefix="gold") as pool:
             futures = {m.name: pool.submit(_write_model, cfg, store, m, f, dates) for m, f in todo}
@@ -129,22 +132,20 @@ def _shared_cuts(
     model: Model,
     frames: dict[str, DataFrame],
     dates: Sequence[date],
-    todo: list[tuple[Model, dict[str, DataFrame]]],
-    cuts: dict[tuple[int, DatedInput], DataFrame],
+    shared: Counter[DatedInput],
+    cuts: dict[DatedInput, DataFrame],
 ) -> dict[str, DataFrame]:
-    """``frames`` with each dated input that other models of ``todo`` also cut to ``dates`` replaced by one cached
-    cut (``compute`` cuts it again, a no-op). Full tables (no date column) keep their whole inputs."""
+    """``frames`` with each dated input that several dated models cut to ``dates`` (``shared`` counts them)
+    replaced by one cached cut (``compute`` cuts it again, a no-op). Full tables keep their whole inputs."""
     if model.date_column is None:
         return frames
     out = dict(frames)
     for dated in model.dated_inputs:
-        users = [m for m, _ in todo if m.date_column is not None and dated in m.dated_inputs]
-        if len(users) < 2:
+        if shared[dated] < 2:
             continue
-        key = id(frames[dated.input]), dated
-        if key not in cuts:
-            cuts[key] = frames[dated.input].where(dated.date().isin(list(dates))).cache()
-        out[dated.input] = cuts[key]
+        if dated not in cuts:
+            cuts[dated] = frames[dated.input].where(dated.date().isin(list(dates))).cache()
+        out[dated.input] = cuts[dated]
     return out
 
 

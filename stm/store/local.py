@@ -77,17 +77,17 @@ class LocalTableStore(TableStore):
         return reader.parquet(*files)
 
     def read(self, name: str) -> DataFrame:
-        path = self._require(name)
-        files, _meta = delta_log.snapshot(path, delta_log.latest_version(path))
-        return self._read_files(path, [f.path for f in files], self.schema(name))
+        return self._read_partitions(name, None, ())
 
-    def _read_partitions(self, name: str, column: str, values: Sequence[object]) -> DataFrame:
-        """The rows of the partitions whose ``column`` is one of ``values``: other partitions' files are not read."""
+    def _read_partitions(self, name: str, column: str | None, values: Sequence[object]) -> DataFrame:
+        """The rows of the partitions whose ``column`` is one of ``values`` (no ``column``: every row); other
+        partitions' files are not read."""
         path = self._require(name)
         files, _meta = delta_log.snapshot(path, delta_log.latest_version(path))
-        wanted = {None if v is None else str(v) for v in values}
-        chosen = [f.path for f in files if f.partition_values.get(column) in wanted]
-        return self._read_files(path, chosen, self.schema(name))
+        if column is not None:
+            wanted = {None if v is None else str(v) for v in values}
+            files = [f for f in files if f.partition_values.get(column) in wanted]
+        return self._read_files(path, [f.path for f in files], self.schema(name))
 
     def read_stream(self, name: str, options: StreamOptions) -> DataFrame:
         path = self._require(name)
@@ -132,9 +132,7 @@ class LocalTableStore(TableStore):
                 dest = into / rel
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(part, dest)
-                stat = dest.stat()
-                stats = json.dumps({"numRecords": rows})
-                adds.append(AddAction(rel.as_posix(), stat.st_size, values, int(stat.st_mtime * 1000), True, stats))
+                adds.append(_add_action(into, rel.as_posix(), values, rows))
         finally:
             shutil.rmtree(stage, ignore_errors=True)
         return adds
@@ -345,7 +343,12 @@ def _write_arrow(table: pa.Table, into: Path, partition_by: str | None) -> list[
         tmp = dest.with_name(f".{dest.name}.tmp")
         pq.write_table(rows, tmp, compression="snappy")
         os.replace(tmp, dest)
-        stat = dest.stat()
-        stats = json.dumps({"numRecords": rows.num_rows})
-        adds.append(AddAction(rel, stat.st_size, values, int(stat.st_mtime * 1000), True, stats))
+        adds.append(_add_action(into, rel, values, rows.num_rows))
     return adds
+
+
+def _add_action(table: Path, rel: str, values: dict[str, str | None], rows: int) -> AddAction:
+    """The add action of the data file ``rel`` (relative to ``table``) holding ``rows`` rows."""
+    stat = (table / rel).stat()
+    stats = json.dumps({"numRecords": rows})
+    return AddAction(rel, stat.st_size, values, int(stat.st_mtime * 1000), True, stats)
