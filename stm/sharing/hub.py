@@ -33,7 +33,7 @@ from requests import HTTPError
 
 from stm.config import Config
 from stm.errors import StmError
-from stm.sharing.hub_changes import CHANGE_TYPE, AppliedChanges, FeedMismatch, apply_changes
+from stm.sharing.hub_changes import CHANGE_TYPE, FeedMismatch, appended_rows, apply_changes
 from stm.sharing.hub_config import HubProvider
 from stm.sharing.hub_tables import ProviderData, consolidate, cross_account_dashboard, workspaces_costs
 from stm.store import delta_log
@@ -233,10 +233,9 @@ class Hub:
                     # rewrites list whole files as deleted and inserted: reading the table is cheaper
                     raise FeedTooLarge(f"the changes ({feed} bytes) are larger than the table ({meta.size} bytes)")
                 changes = reader.changes(p.share, schema, table, start, version, schema_string)
-                applied = self.apply(path, changes)
-                now = datetime.now(timezone.utc)
-                got = TableStatus(name, table, version, applied.table.num_rows, now, "changes")
-                got.changed_rows = applied.rows_changed
+                rows, changed = self.apply(path, changes)
+                got = TableStatus(name, table, version, rows, datetime.now(timezone.utc), "changes")
+                got.changed_rows = changed
                 return self._record(seen, got, digest)
             except HTTPError as exc:
                 why_not = f"changes feed refused: {_protocol_reason(exc)}"
@@ -267,18 +266,22 @@ class Hub:
         )
         return s
 
-    def apply(self, path: Path, changes: pa.Table) -> AppliedChanges:
-        """Apply a changes feed to the copy at ``path`` in one commit: an append when it only adds rows."""
-        current = self.read(path)
-        if current is None:
+    def apply(self, path: Path, changes: pa.Table) -> tuple[int, int]:
+        """Apply a changes feed to the copy at ``path`` in one commit; returns the copy's rows and the rows changed.
+
+        A feed that only adds rows is appended without reading the copy."""
+        if not delta_log.is_delta_table(path):
             raise FeedMismatch("the hub's copy of the table is gone")
+        appended = appended_rows(changes)
+        if appended is not None:
+            if len(appended):
+                write_deltalake(str(path), appended, mode="append")
+            return DeltaTable(str(path)).count(), len(appended)
+        current = self.read(path)
+        assert current is not None
         applied = apply_changes(current, changes)
-        if applied.deleted == 0:
-            if applied.inserted:
-                write_deltalake(str(path), applied.added, mode="append")
-        else:
-            self.write(path, applied.table)
-        return applied
+        self.write(path, applied.table)
+        return len(applied.table), applied.rows_changed
 
     def sources(self, table: str) -> list[ProviderData]:
         out = []

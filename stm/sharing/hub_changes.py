@@ -38,7 +38,6 @@ class AppliedChanges:
     """The copy after a feed, and what the feed did to it."""
 
     table: pa.Table
-    added: pa.Table  # rows to add when nothing was removed (an append-only feed)
     inserted: int
     deleted: int
 
@@ -95,9 +94,16 @@ def apply_changes(current: pa.Table, changes: pa.Table) -> AppliedChanges:
     added = _of_type(changes, ADDED, schema)
     removed = _of_type(changes, REMOVED, schema)
     if len(removed) == 0:
-        return AppliedChanges(pa.concat_tables([current, added]), added, len(added), 0)
+        return AppliedChanges(pa.concat_tables([current, added]), len(added), 0)
     # only rows that could equal a removed row are counted; the rest are kept as they are
     cur_hit, add_hit = _may_match(current, removed), _may_match(added, removed)
     kept = _net(pa.concat_tables([current.filter(cur_hit), added.filter(add_hit)]), removed)
     table = pa.concat_tables([current.filter(pc.invert(cur_hit)), kept, added.filter(pc.invert(add_hit))])
-    return AppliedChanges(table, added, len(added), len(removed))
+    return AppliedChanges(table, len(added), len(removed))
+
+
+def appended_rows(changes: pa.Table) -> pa.Table | None:
+    """The rows a feed adds, with the table's columns, when it removes none (an append); None when it does."""
+    if pc.any(pc.is_in(changes[CHANGE_TYPE], value_set=pa.array(REMOVED))).as_py():
+        return None
+    return _of_type(changes, ADDED, changes.drop_columns([CHANGE_TYPE]).schema)
