@@ -8,6 +8,7 @@ from databricks.sdk.service import compute, jobs
 
 from deploy.model import PRODUCT, digest
 from stm.config import Config
+from stm.spark import SESSION_CONF
 from stm.specs import TRIGGER_PLACEHOLDER, JobSpec, TargetSpec, catch_up_cron
 
 PACKAGE_NAME = "system-tables-monitor"  # the wheel's distribution name (METADATA Name), looked up by Databricks
@@ -97,6 +98,7 @@ def job_settings(cfg: Config, target_name: str, job_key: str, artifacts: Artifac
                     num_workers=c.num_workers,
                     data_security_mode=compute.DataSecurityMode(c.data_security_mode),
                     custom_tags={TAG_OWNER: PRODUCT, TAG_TARGET: target_name},
+                    spark_conf=dict(SESSION_CONF),
                 ),
             )
         ]

@@ -13,6 +13,10 @@ if TYPE_CHECKING:
     from stm.config import Config
 
 log = logging.getLogger(__name__)
+# Spark settings both engines need. Spark's cache of compiled query code keeps 100 classes by default, fewer than
+# one round of streaming apps and gold models uses: every micro-batch would compile them again (and the JVM would
+# optimize the new classes again). Static settings: set when the session (or the job cluster) starts.
+SESSION_CONF = {"spark.sql.codegen.cache.maxEntries": "2000"}
 
 
 def local_session(cfg: Config, app_name: str = "stm") -> SparkSession:
@@ -39,6 +43,7 @@ def local_session(cfg: Config, app_name: str = "stm") -> SparkSession:
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         .config("spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs", "false")
         .config("spark.hadoop.parquet.enable.summary-metadata", "false")
+        .config(map=dict[str, bool | float | int | str | None](SESSION_CONF))
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")

@@ -76,7 +76,8 @@ class AppStats:
     rows_in: int = 0
     rows_written: int = 0
     replays_skipped: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # in foreachBatch
+    trigger_seconds: float = 0.0  # whole triggers that had rows (source planning, batch, offset log), as Spark reports
     status: str = "pending"
     detail: str = ""
 

@@ -202,18 +202,22 @@ def refresh_from_batch(cfg: Config, store: TableStore, driver: str, rows: DataFr
     inputs = Inputs(cfg, store)
     merged: MergeResult | None = None
     if driver == SILVER_BILLING.driver_input:
-        summary = price_billing(cfg, inputs, rows)
-        # bronze records are immutable and arrive once: new records are inserted (a replay finds them and adds
-        # nothing); prices that change later are applied by the repricing job
-        merged = store.merge(
-            cfg.output_name(SILVER),
-            summary,
-            list(SILVER_BILLING.keys),
-            insert_only=True,
-            txn=txn,
-            cluster_by=SILVER_BILLING.date_column,
-        )
-        dates = dates_of(rows, DatedInput(driver, SILVER_BILLING.driver_date))
+        # priced once: the merge reads the batch's dates and its rows, the refresh its dates
+        summary = price_billing(cfg, inputs, rows).cache()
+        try:
+            # bronze records are immutable and arrive once: new records are inserted (a replay finds them and adds
+            # nothing); prices that change later are applied by the repricing job
+            merged = store.merge(
+                cfg.output_name(SILVER),
+                summary,
+                list(SILVER_BILLING.keys),
+                insert_only=True,
+                txn=txn,
+                cluster_by=SILVER_BILLING.date_column,
+            )
+            dates = dates_of(summary, DatedInput(SILVER, SILVER_BILLING.driver_date))  # usage_date, kept as is
+        finally:
+            summary.unpersist()
         inputs = Inputs(cfg, store)  # billing_summary changed
         written = refresh(cfg, store, billing_models(), dates, inputs)
     else:

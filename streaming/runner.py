@@ -168,6 +168,8 @@ class StreamRunner:
 
     def _finish(self, name: str, query: StreamingQuery) -> None:
         stats = self.stats[name]
+        ms = [p["durationMs"].get("triggerExecution", 0) for p in query.recentProgress if p.get("numInputRows")]
+        stats.trigger_seconds = sum(ms) / 1000
         error: StreamingQueryException | None = query.exception()
         if error is not None:
             stats.status = "failed"

@@ -72,6 +72,8 @@ def test_stream_job_is_continuous_on_serverless_and_scheduled_catch_up_on_job_cl
     task = (catch_up.tasks or [])[0]
     assert task.python_wheel_task and "availableNow" in (task.python_wheel_task.parameters or [])
     assert task.libraries and task.libraries[0].whl == ARTIFACTS.wheel and catch_up.job_clusters
+    cluster = catch_up.job_clusters[0].new_cluster
+    assert cluster and cluster.spark_conf == {"spark.sql.codegen.cache.maxEntries": "2000"}
 
 
 def test_wheel_task_entry_points_exist_in_the_built_wheel_metadata(cfg: Config, wheel: Wheel):
