@@ -36,6 +36,8 @@ ACCOUNT_PRICES = "billing.account_prices"  # private preview: used when readable
 _TABLE_LOCKS: dict[str, threading.Lock] = {}
 _TABLE_LOCKS_GUARD = threading.Lock()
 SMALL_REFRESH_DATES = 31  # a gold refresh of at most this many dates is collected and written through Arrow
+# seconds each model's last refresh in this process took: the slowest start first, so the writers finish together
+_LAST_SECONDS: dict[str, float] = {}
 
 
 def table_lock(name: str) -> threading.Lock:
@@ -119,6 +121,7 @@ def refresh(
         # frames come from one Inputs, so the models cutting the same dated input cut the same frame
         shared = Counter(d for m, _ in todo if m.date_column is not None for d in m.dated_inputs)
         todo = [(m, _shared_cuts(m, f, dates, shared, cuts)) for m, f in todo]
+    todo.sort(key=lambda item: -_LAST_SECONDS.get(item[0].name, 0.0))
     try:
         with ThreadPoolExecutor(max_workers=cfg.streaming.gold_writers, thread_name_prefix="gold") as pool:
             futures = {m.name: pool.submit(_write_model, cfg, store, m, f, dates) for m, f in todo}
@@ -161,7 +164,8 @@ def _write_model(
     with table_lock(target):
         values = list(dates) if dates is not None else None
         rows = store.replace(target, out, column=model.date_column, values=values, small=small)
-    log.debug("%s: %d rows in %.2f s", model.name, rows, time.monotonic() - started)
+    seconds = _LAST_SECONDS[model.name] = time.monotonic() - started
+    log.debug("%s: %d rows in %.2f s", model.name, rows, seconds)
     return rows
 
 
