@@ -160,30 +160,3 @@ def test_store_insert_only_into_date_partitioned_table_reads_only_the_batch_date
     assert sorted(tuple(r) for r in store.read(T).where("day = DATE'2026-10-02'").collect()) == [
         ("b", d2, 2), ("c", d2, 3),
     ]  # fmt: skip
-
-
-@pytest.mark.parametrize("partitioned", [False, True])
-def test_store_reads_a_single_big_row_group_as_one_slice_per_core(spark, store, monkeypatch, partitioned):
-    """A file that is one row group is read by several tasks, each a range of its rows; every row once."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-    from deltalake import write_deltalake
-
-    import stm.store.local as local
-
-    n = 1001
-    table = pa.table({"id": [f"r{i:04d}" for i in range(n)], "n": list(range(n)), "p": ["x"] * (n - 1) + [None]})
-    write_deltalake(str(store.path(T)), table, partition_by=["p"] if partitioned else None)
-    write_deltalake(str(store.path(T)), table.slice(0, 3).combine_chunks(), mode="append")  # a small second file
-    files = sorted(store.path(T).rglob("*.parquet"), key=lambda f: f.stat().st_size)
-    assert pq.read_metadata(files[-1]).num_row_groups == 1
-    monkeypatch.setattr(local, "SLICE_ROWS", 300)
-    monkeypatch.setattr(local, "SLICE_MIN_BYTES", 0)
-
-    df = store.read(T)
-
-    expected = sorted(table.to_pylist() + table.slice(0, 3).to_pylist(), key=lambda r: (r["id"], r["p"] or ""))
-    assert df.columns == ["id", "n", "p"]
-    assert sorted((r.asDict() for r in df.collect()), key=lambda r: (r["id"], r["p"] or "")) == expected
-    assert df.count() == n + 3
-    assert df.rdd.getNumPartitions() >= spark.sparkContext.defaultParallelism + (2 if partitioned else 1)

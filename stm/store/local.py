@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import os
@@ -32,10 +31,6 @@ log = logging.getLogger(__name__)
 STAGING_PREFIX = "_stm_staging_"  # a writer's files before they are committed; never part of the table
 STAGING_DIR = "_staging"
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"  # Spark's folder name for a NULL partition value
-# Spark reads a parquet row group in one task. A file that is one big row group (a compacted source, a batch Spark
-# wrote in one task) is read as one slice of rows per core instead, so every core works on it.
-SLICE_ROWS = 200_000  # a single row group above this many rows is sliced
-SLICE_MIN_BYTES = 8 << 20  # smaller files are not opened to count their row groups
 
 
 def _commit_properties(txn: Txn | None) -> CommitProperties | None:
@@ -54,7 +49,6 @@ class LocalTableStore(TableStore):
     def __init__(self, spark: SparkSession, lake_root: Path) -> None:
         super().__init__(spark)
         self.lake_root = Path(lake_root)
-        self._parallelism: int | None = None
 
     def path(self, name: str) -> Path:
         return self.lake_root.joinpath(*split_table_name(name))
@@ -76,50 +70,11 @@ class LocalTableStore(TableStore):
     def _read_files(self, path: Path, files: list[str], schema: StructType) -> DataFrame:
         if not files:
             return self.spark.createDataFrame([], schema)
-        slices = self._slices(files)
-        whole = [f for f in files if f not in slices]
-        parts = [self._load(path, whole, schema)] if whole else []
-        if slices:
-            from pyspark.sql import functions as F
-
-            index = F.col("_metadata.row_index")
-            for file, (rows, count) in slices.items():
-                frame = self._load(path, [file], schema)
-                bounds = [rows * i // count for i in range(count + 1)]
-                parts += [frame.where((index >= lo) & (index < hi)) for lo, hi in itertools.pairwise(bounds)]
-        out = parts[0]
-        for part in parts[1:]:
-            out = out.unionAll(part)
-        return out
-
-    def _load(self, path: Path, files: list[str], schema: StructType) -> DataFrame:
         reader = self.spark.read.schema(schema)
         if delta_log.partition_columns(path):
             # partition values come from the folder names; Spark puts those columns last, the table order is kept
             return reader.option("basePath", str(path)).parquet(*files).select(*schema.fieldNames())
         return reader.parquet(*files)
-
-    def _slices(self, files: list[str]) -> dict[str, tuple[int, int]]:
-        """Files that are one row group of more than ``SLICE_ROWS`` rows: their rows and how many slices to read."""
-        cores = self._cores()
-        out: dict[str, tuple[int, int]] = {}
-        if cores < 2:
-            return out
-        for file in files:
-            try:
-                if os.path.getsize(file) < SLICE_MIN_BYTES:
-                    continue
-                meta = pq.read_metadata(file)
-            except OSError:
-                continue  # Spark names the missing file when it reads it
-            if meta.num_row_groups == 1 and meta.num_rows > SLICE_ROWS:
-                out[file] = (meta.num_rows, min(cores, -(-meta.num_rows // SLICE_ROWS)))
-        return out
-
-    def _cores(self) -> int:
-        if self._parallelism is None:
-            self._parallelism = int(self.spark.sparkContext.defaultParallelism)
-        return self._parallelism
 
     def read(self, name: str) -> DataFrame:
         return self._read_partitions(name, None, ())
