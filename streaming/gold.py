@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from streaming.bronze import latest_per_key
 from streaming.cost_model import MONEY, QUANTITY
 
 SCOPE = ("account_id", "workspace_id")
@@ -75,10 +74,10 @@ def cost_by_job(billing_summary: DataFrame, jobs_bronze: DataFrame) -> DataFrame
     """
     costs = billing_summary.where(F.col("job_id").isNotNull()).groupBy(*SCOPE, "usage_date", "job_id")
     costs_df = costs.agg(*cost_metrics(), F.countDistinct("job_run_id").alias("run_count"))
-    latest = latest_per_key(jobs_bronze, ["workspace_id", "job_id"], "change_time")
-    names = latest.select(
-        "workspace_id", "job_id", F.col("name").alias("job_name"), F.col("delete_time").alias("job_delete_time")
-    )
+    # the latest version per job in one aggregation (ties on change_time: the greatest name, then delete time)
+    version = F.struct(F.col("name").alias("job_name"), F.col("delete_time").alias("job_delete_time"))
+    latest = F.max_by(version, F.struct("change_time", "name", "delete_time")).alias("_latest")
+    names = jobs_bronze.groupBy("workspace_id", "job_id").agg(latest).select("workspace_id", "job_id", "_latest.*")
     return costs_df.join(names, ["workspace_id", "job_id"], "left")
 
 

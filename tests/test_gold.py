@@ -92,6 +92,24 @@ def test_cost_by_job_latest_scd2_name_and_missing_dimension_keeps_cost(spark, bi
     )
 
 
+def test_cost_by_job_name_is_the_latest_version_with_ties_and_null_times_decided_the_same_way(spark, billing):
+    from datetime import date
+
+    from tests.cost_data import at
+    from tests.gold_data import scoped
+
+    versions = [
+        scoped(job_id="7", name="etl-b", change_time=at(date(2026, 3, 1))),
+        scoped(job_id="7", name="etl-c", change_time=at(date(2026, 3, 1))),  # tie: the greatest name is kept
+        scoped(job_id="7", name="etl-a", change_time=None),  # no time: older than any dated version
+        scoped(job_id="8", name="only-undated", change_time=None),
+    ]
+    for rows in (versions, versions[::-1]):
+        out = gold.cost_by_job(billing, bronze(spark, schemas.JOBS, rows))
+        names = {(r.job_id, r.job_name) for r in out.select("job_id", "job_name").distinct().collect()}
+        assert names == {("7", "etl-c"), ("8", "only-undated")}
+
+
 def test_cost_by_job_no_jobs_rows_keeps_cost_null_name(spark, billing):
     no_jobs = bronze(spark, schemas.JOBS, [])
     out = gold.cost_by_job(billing, no_jobs)
