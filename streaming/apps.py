@@ -169,7 +169,8 @@ class DerivedSink(CheckpointedSink):
             return
         cfg, driver, txn = self.cfg, self.app.driver, Txn(self.txn_app_id, batch_id)
         refreshed = retry_on_conflict(
-            f"app {self.app.name} batch {batch_id}", lambda: refresh_from_batch(cfg, self.store, driver, rows, txn)
+            f"app {self.app.name} batch {batch_id}",
+            lambda: refresh_from_batch(cfg, self.store, driver, rows, txn, rows_in),
         )
         merged = refreshed.merged or MergeResult(0, 0, 0)
         gold_rows = sum(n for n in refreshed.written.values() if n > 0)

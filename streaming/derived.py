@@ -36,6 +36,7 @@ ACCOUNT_PRICES = "billing.account_prices"  # private preview: used when readable
 _TABLE_LOCKS: dict[str, threading.Lock] = {}
 _TABLE_LOCKS_GUARD = threading.Lock()
 SMALL_REFRESH_DATES = 31  # a gold refresh of at most this many dates is collected and written through Arrow
+SMALL_BATCH_ROWS = 100_000  # a billing micro-batch of at most this many rows is inserted into silver through Arrow
 # seconds each model's last refresh in this process took: the slowest start first, so the writers finish together
 _LAST_SECONDS: dict[str, float] = {}
 
@@ -200,8 +201,12 @@ class RefreshResult:
     seconds: float
 
 
-def refresh_from_batch(cfg: Config, store: TableStore, driver: str, rows: DataFrame, txn: Txn | None) -> RefreshResult:
-    """One micro-batch of ``driver`` (a bronze table): silver first for billing, then the gold dates it touches."""
+def refresh_from_batch(
+    cfg: Config, store: TableStore, driver: str, rows: DataFrame, txn: Txn | None, rows_in: int | None = None
+) -> RefreshResult:
+    """One micro-batch of ``driver`` (a bronze table): silver first for billing, then the gold dates it touches.
+
+    ``rows_in``: the batch's row count, when known; a small billing batch is inserted into silver through Arrow."""
     started = time.monotonic()
     inputs = Inputs(cfg, store)
     merged: MergeResult | None = None
@@ -218,6 +223,7 @@ def refresh_from_batch(cfg: Config, store: TableStore, driver: str, rows: DataFr
                 insert_only=True,
                 txn=txn,
                 cluster_by=SILVER_BILLING.date_column,
+                small=rows_in is not None and rows_in <= SMALL_BATCH_ROWS,
             )
             dates = dates_of(summary, DatedInput(SILVER, SILVER_BILLING.driver_date))  # usage_date, kept as is
         finally:

@@ -142,19 +142,21 @@ def test_store_replace_small_rows_written_by_arrow_read_back_like_spark_written(
     assert [a["partitionValues"] for a in adds] == [{"day": "2026-10-02"}]
 
 
-def test_store_insert_only_into_date_partitioned_table_reads_only_the_batch_dates(spark, store):
+@pytest.mark.parametrize("small", [False, True])
+def test_store_insert_only_into_date_partitioned_table_reads_only_the_batch_dates(spark, store, small):
+    """Also with ``small`` rows written by Arrow: the same files, partition values and append-only commits."""
     from datetime import date
 
     def frame(rows: list[tuple[str, date, int]]) -> Any:
         return spark.createDataFrame(rows, "k string, day date, n long")
 
     d1, d2 = date(2026, 10, 1), date(2026, 10, 2)
-    store.merge(T, frame([("a", d1, 1), ("b", d2, 2)]), ["k", "day"], insert_only=True, cluster_by="day")
+    store.merge(T, frame([("a", d1, 1), ("b", d2, 2)]), ["k", "day"], insert_only=True, cluster_by="day", small=small)
     assert delta_log.partition_columns(store.path(T)) == ["day"]
     version = store.version(T) or 0
     # a replayed key of day 2 is found; day 1's file is not read (it is made unreadable to prove it)
     (next((store.path(T) / "day=2026-10-01").glob("*.parquet"))).write_bytes(b"not parquet")
-    result = store.merge(T, frame([("b", d2, 99), ("c", d2, 3)]), ["k", "day"], insert_only=True)
+    result = store.merge(T, frame([("b", d2, 99), ("c", d2, 3)]), ["k", "day"], insert_only=True, small=small)
     assert (result.inserted, store.version(T)) == (1, version + 1)
     assert [a for a in _log(store, version + 1) if "remove" in a] == []
     assert sorted(tuple(r) for r in store.read(T).where("day = DATE'2026-10-02'").collect()) == [

@@ -78,11 +78,13 @@ class TableStore(ABC):
         insert_only: bool,
         txn: Txn | None = None,
         cluster_by: str | None = None,
+        small: bool = False,
     ) -> MergeResult:
         """Upsert ``df`` by ``keys`` (insert-only: matched rows are left alone); creates the table if missing.
 
         ``cluster_by``: a new table is laid out by this column, so reads and merges of a few of its values skip the
-        rest; a key's value of that column must never change."""
+        rest; a key's value of that column must never change. ``small``: the rows fit in the driver (an adapter
+        may then write them without a distributed write)."""
 
     @abstractmethod
     def overwrite(self, name: str, df: DataFrame, *, txn: Txn | None = None) -> int: ...

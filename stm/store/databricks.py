@@ -114,6 +114,7 @@ class DatabricksTableStore(TableStore):
         insert_only: bool,
         txn: Txn | None = None,
         cluster_by: str | None = None,
+        small: bool = False,
     ) -> MergeResult:
         for key in keys:
             check_identifier(key, "key column")

@@ -171,12 +171,14 @@ class LocalTableStore(TableStore):
         insert_only: bool,
         txn: Txn | None = None,
         cluster_by: str | None = None,
+        small: bool = False,
     ) -> MergeResult:
         """Insert-only: Spark anti-joins the target keys and writes the new rows' files, one append-only commit.
 
         Upsert: the rows are staged as a Delta table by Spark and MERGEd by delta-rs, streamed, never collected.
         ``cluster_by`` partitions a new table by that column; an insert-only merge into a partitioned table then
-        reads only the target partitions the rows fall in (a key's partition value must never change).
+        reads only the target partitions the rows fall in (a key's partition value must never change). ``small``
+        new rows are collected as Arrow and written by pyarrow: one Spark job instead of a distributed write.
         """
         path = self.path(name)
         exists = delta_log.is_delta_table(path)
@@ -200,13 +202,17 @@ class LocalTableStore(TableStore):
             present = target.select(*keys).join(F.broadcast(df.select(*keys)), on=keys, how="left_semi")
             df = df.join(present, on=keys, how="left_anti")
         if insert_only or not exists:
+            from pyspark.sql.pandas.types import to_arrow_schema
+
             path.mkdir(parents=True, exist_ok=True)
-            adds = self._stage(df, path, partition)
+            arrow_schema = to_arrow_schema(df.schema, timezone="UTC")
+            if small:
+                adds = _write_arrow(df.toArrow().cast(arrow_schema), path, partition)
+            else:
+                adds = self._stage(df, path, partition)
             inserted = sum(json.loads(a.stats)["numRecords"] for a in adds)
             if adds:
-                from pyspark.sql.pandas.types import to_arrow_schema
-
-                self._commit_adds(path, adds, to_arrow_schema(df.schema, timezone="UTC"), txn, partition)
+                self._commit_adds(path, adds, arrow_schema, txn, partition)
             return MergeResult(inserted, inserted, 0)
         return self._merge_staged(path, df, keys, txn)
 
