@@ -77,7 +77,9 @@ class AppStats:
     rows_written: int = 0
     replays_skipped: int = 0
     seconds: float = 0.0  # in foreachBatch
-    trigger_seconds: float = 0.0  # whole triggers that had rows (source planning, batch, offset log), as Spark reports
+    # whole triggers that had rows (source planning, batch, offset log), as Spark reports them; Spark keeps the last
+    # 100 reports, so a longer run counts only those
+    trigger_seconds: float = 0.0
     status: str = "pending"
     detail: str = ""
 

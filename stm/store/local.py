@@ -137,6 +137,18 @@ class LocalTableStore(TableStore):
             shutil.rmtree(stage, ignore_errors=True)
         return adds
 
+    def _write_files(
+        self, df: DataFrame, into: Path, partition: str | None, small: bool
+    ) -> tuple[list[AddAction], pa.Schema]:
+        """``df``'s rows as data files in ``into`` (not committed) and their Arrow schema: ``small`` rows collected
+        and written by pyarrow (one Spark job), others by Spark's writer."""
+        from pyspark.sql.pandas.types import to_arrow_schema
+
+        arrow_schema = to_arrow_schema(df.schema, timezone="UTC")
+        if small:
+            return _write_arrow(df.toArrow().cast(arrow_schema), into, partition), arrow_schema
+        return self._stage(df, into, partition), arrow_schema
+
     def _commit_adds(
         self, path: Path, adds: list[AddAction], schema: pa.Schema, txn: Txn | None, partition: str | None = None
     ) -> None:
@@ -202,14 +214,8 @@ class LocalTableStore(TableStore):
             present = target.select(*keys).join(F.broadcast(df.select(*keys)), on=keys, how="left_semi")
             df = df.join(present, on=keys, how="left_anti")
         if insert_only or not exists:
-            from pyspark.sql.pandas.types import to_arrow_schema
-
             path.mkdir(parents=True, exist_ok=True)
-            arrow_schema = to_arrow_schema(df.schema, timezone="UTC")
-            if small:
-                adds = _write_arrow(df.toArrow().cast(arrow_schema), path, partition)
-            else:
-                adds = self._stage(df, path, partition)
+            adds, arrow_schema = self._write_files(df, path, partition, small)
             inserted = sum(json.loads(a.stats)["numRecords"] for a in adds)
             if adds:
                 self._commit_adds(path, adds, arrow_schema, txn, partition)
@@ -261,7 +267,6 @@ class LocalTableStore(TableStore):
         collected as Arrow and written by pyarrow: one Spark job instead of a distributed write.
         """
         from pyspark.sql import functions as F
-        from pyspark.sql.pandas.types import to_arrow_schema
 
         path = self.path(name)
         exists = delta_log.is_delta_table(path)
@@ -274,11 +279,7 @@ class LocalTableStore(TableStore):
             keep = self.read(name).where(~F.col(column).isin(list(values)) | F.col(column).isNull())
             df, selective = keep.unionByName(df, allowMissingColumns=True), False
         path.mkdir(parents=True, exist_ok=True)
-        arrow_schema = to_arrow_schema(df.schema, timezone="UTC")
-        if small:
-            adds = _write_arrow(df.toArrow().cast(arrow_schema), path, partition)
-        else:
-            adds = self._stage(df, path, partition)
+        adds, arrow_schema = self._write_files(df, path, partition, small)
         schema = Schema.from_arrow(arrow_schema)
         props = _commit_properties(txn)
         parts = [partition] if partition else None
