@@ -15,7 +15,7 @@ from pyspark.sql import DataFrame
 from stm.config import Config, TableSpec
 from stm.store.base import MergeResult, TableStore, Txn
 from stm.store.retry import retry_on_conflict
-from streaming.bronze import duplicated_keys, latest_per_key, with_audit_columns
+from streaming.bronze import audit_values, duplicated_keys, latest_per_key, losing_copies, with_audit_columns
 
 log = logging.getLogger(__name__)
 
@@ -126,27 +126,39 @@ class CheckpointedSink:
 
 @dataclass
 class BronzeSink(CheckpointedSink):
-    """foreachBatch of a bronze app: rows of the batch, dedupe by key, one MERGE, idempotent on replay."""
+    """foreachBatch of a bronze app: rows of the batch, dedupe by key, one MERGE, idempotent on replay.
 
-    def _merge(self, out: DataFrame, keys: list[str], insert_only: bool, batch_id: int) -> MergeResult:
+    Insert-only apps on an engine that can insert rows by identity (the local one) read only the key columns to
+    find the copies to leave out; the store copies the other rows as they are.
+    """
+
+    def _write(self, batch_id: int, write: Callable[[Txn], MergeResult]) -> MergeResult:
         txn = Txn(self.txn_app_id, batch_id)
-        return retry_on_conflict(
-            f"app {self.app.name} batch {batch_id}",
-            lambda: self.store.merge(self.app.target, out, keys, insert_only=insert_only, txn=txn),
-        )
+        return retry_on_conflict(f"app {self.app.name} batch {batch_id}", lambda: write(txn))
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
         spec = self.app.spec
         assert spec is not None
-        rows = self.store.batch_rows(self.app.source, batch)
+        insert_only = spec.merge == "insert_only"
+        columns = [*spec.keys, *([spec.order_by] if spec.order_by else [])]
+        ids = self.store.batch_row_ids(self.app.source, batch, columns) if insert_only else None
+        rows = self.store.batch_rows(self.app.source, batch) if ids is None else ids
         rows_in = rows.count()  # parquet footers locally, the batch's files on Databricks: no full pass
         duplicated = duplicated_keys(rows, spec.keys).cache()
         try:
-            # most batches hold no key twice: then the rows go straight to the MERGE, no ranking pass
-            deduped = rows if duplicated.isEmpty() else latest_per_key(rows, spec.keys, spec.order_by, duplicated)
-            out = with_audit_columns(deduped, batch_id)
-            result = self._merge(out, spec.keys, spec.merge == "insert_only", batch_id)
+            # most batches hold no key twice: then no ranking pass
+            unique = duplicated.isEmpty()
+            if ids is not None:
+                drop = None if unique else losing_copies(ids, spec.keys, spec.order_by, duplicated)
+                source, extra = self.app.source, audit_values(batch_id)
+                result = self._write(batch_id, lambda txn: self.store.insert_batch_rows(
+                    self.app.target, source, batch, ids, spec.keys, drop=drop, extra=extra, txn=txn))  # fmt: skip
+            else:
+                deduped = rows if unique else latest_per_key(rows, spec.keys, spec.order_by, duplicated)
+                out = with_audit_columns(deduped, batch_id)
+                result = self._write(batch_id, lambda txn: self.store.merge(
+                    self.app.target, out, spec.keys, insert_only=insert_only, txn=txn))  # fmt: skip
         finally:
             duplicated.unpersist()
         if self.after_merge is not None:

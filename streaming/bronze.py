@@ -2,20 +2,37 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+from pyspark.sql.types import LongType, StructField, TimestampType
 
 AUDIT_COLUMNS = ("_ingested_at", "_batch_id")
 
 
+def audit_values(batch_id: int) -> list[tuple[StructField, object]]:
+    """The audit columns and their values for one micro-batch (or batch run): when it was ingested, and which."""
+    return [
+        (StructField("_ingested_at", TimestampType()), datetime.now(timezone.utc)),
+        (StructField("_batch_id", LongType()), batch_id),
+    ]
+
+
 def with_audit_columns(df: DataFrame, batch_id: int) -> DataFrame:
     """Stamp rows with when they were ingested and by which micro-batch (or batch run)."""
-    return df.withColumn("_ingested_at", F.current_timestamp()).withColumn("_batch_id", F.lit(batch_id).cast("long"))
+    for field, value in audit_values(batch_id):
+        df = df.withColumn(field.name, F.lit(value).cast(field.dataType))
+    return df
 
 
 def duplicated_keys(df: DataFrame, keys: list[str]) -> DataFrame:
-    """The keys that occur more than once in ``df`` (only the key columns are shuffled)."""
-    return df.groupBy(*keys).count().where(F.col("count") > 1).select(*keys)
+    """The keys that occur more than once in ``df`` (only the key columns are shuffled).
+
+    Nearly every key is unique, so counting before the shuffle would not shrink it: the keys are shuffled as they
+    are and counted once, after it.
+    """
+    return df.select(*keys).repartition(*keys).groupBy(*keys).count().where(F.col("count") > 1).select(*keys)
 
 
 def latest_per_key(
@@ -28,15 +45,20 @@ def latest_per_key(
     """
     duplicated = duplicated_keys(df, keys) if duplicated is None else duplicated
     unique_rows = df.join(F.broadcast(duplicated), on=keys, how="left_anti")
+    ranked = _ranked_copies(df, keys, order_by, duplicated).where(F.col("_rn") == 1).drop("_rn")
+    return unique_rows.unionByName(ranked).select(*df.columns)
+
+
+def losing_copies(df: DataFrame, keys: list[str], order_by: str | None, duplicated: DataFrame) -> DataFrame:
+    """The rows ``latest_per_key`` drops: every copy of a ``duplicated`` key but the one it keeps."""
+    return _ranked_copies(df, keys, order_by, duplicated).where(F.col("_rn") > 1).drop("_rn").select(*df.columns)
+
+
+def _ranked_copies(df: DataFrame, keys: list[str], order_by: str | None, duplicated: DataFrame) -> DataFrame:
+    """The rows of ``duplicated`` keys, numbered per key from 1 (greatest ``order_by``) in ``_rn``."""
     order: list[Column] = [F.col(order_by).desc_nulls_last()] if order_by else [F.lit(0)]
     window = Window.partitionBy(*[F.col(k) for k in keys]).orderBy(*order)
-    ranked = (
-        df.join(F.broadcast(duplicated), on=keys, how="left_semi")
-        .withColumn("_rn", F.row_number().over(window))
-        .where(F.col("_rn") == 1)
-        .drop("_rn")
-    )
-    return unique_rows.unionByName(ranked).select(*df.columns)
+    return df.join(F.broadcast(duplicated), on=keys, how="left_semi").withColumn("_rn", F.row_number().over(window))
 
 
 def row_hash(df: DataFrame, exclude: tuple[str, ...] = AUDIT_COLUMNS) -> DataFrame:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pyarrow as pa
 
 
@@ -30,3 +32,15 @@ def conform(batch: pa.RecordBatch, target: pa.Schema) -> pa.RecordBatch:
         else:
             columns.append(_conform_array(batch.column(idx), field.type))
     return pa.RecordBatch.from_arrays(columns, schema=target)
+
+
+def read_conformed(path: str, target: pa.Schema, batch_rows: int = 1 << 17) -> Iterator[pa.RecordBatch]:
+    """The rows of the parquet file ``path`` in file order, as batches of up to ``batch_rows`` rows with exactly
+    ``target``'s columns.
+
+    One thread: pyarrow's thread pool in a process that has opened delta-rs tables can abort it at exit.
+    """
+    import pyarrow.parquet as pq
+
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows, use_threads=False):
+        yield conform(batch, target)

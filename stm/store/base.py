@@ -11,6 +11,9 @@ from stm.errors import UsageError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import StructField
+
+ROW_FILE, ROW_INDEX = "_stm_file", "_stm_row"  # a row's identity in ``batch_row_ids``: its data file, its index there
 
 MIN_VACUUM_HOURS = 168
 
@@ -67,6 +70,28 @@ class TableStore(ABC):
     @abstractmethod
     def batch_rows(self, name: str, batch: DataFrame) -> DataFrame:
         """The rows of one micro-batch of ``read_stream(name)`` (an adapter may stream file lists instead)."""
+
+    def batch_row_ids(self, name: str, batch: DataFrame, columns: list[str]) -> DataFrame | None:
+        """``columns`` of one micro-batch's rows with each row's identity (``ROW_FILE``, ``ROW_INDEX``), when this
+        adapter can insert rows by identity (``insert_batch_rows``); ``None`` when it cannot."""
+        return None
+
+    def insert_batch_rows(
+        self,
+        name: str,
+        source: str,
+        batch: DataFrame,
+        ids: DataFrame,
+        keys: list[str],
+        *,
+        drop: DataFrame | None,
+        extra: list[tuple[StructField, object]],
+        txn: Txn | None = None,
+    ) -> MergeResult:
+        """Insert the rows of a micro-batch of ``source`` into ``name``, each with the ``extra`` columns' values,
+        except the rows identified in ``drop`` and those whose ``keys`` the table already has: one append-only
+        commit, idempotent on replay like ``merge``. ``ids`` is ``batch_row_ids(source, batch, keys)``."""
+        raise NotImplementedError(f"{type(self).__name__} inserts rows through merge, not by identity")
 
     @abstractmethod
     def merge(

@@ -167,15 +167,13 @@ class DeltaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
 
 
 def _read_rows(paths: list[str], schema: StructType) -> Iterator[Any]:
-    import pyarrow.parquet as pq
     from pyspark.sql.pandas.types import to_arrow_schema
 
-    from stm.store.arrow_conform import conform
+    from stm.store.arrow_conform import read_conformed
 
     target = to_arrow_schema(schema, timezone="UTC")
     for path in paths:
-        for batch in pq.ParquetFile(path).iter_batches(use_threads=False):
-            yield conform(batch, target)
+        yield from read_conformed(path, target)
 
 
 class DeltaSource(DataSource):

@@ -7,9 +7,9 @@ import logging
 import os
 import shutil
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, unquote
 
 import pyarrow.parquet as pq
@@ -19,18 +19,19 @@ from deltalake.transaction import AddAction, RemoveAction, create_table_with_add
 from stm.errors import TableNotFound
 from stm.names import check_identifier, split_table_name
 from stm.store import delta_log
-from stm.store.base import MergeResult, StreamOptions, TableStore, Txn, check_vacuum_retention
+from stm.store.base import ROW_FILE, ROW_INDEX, MergeResult, StreamOptions, TableStore, Txn, check_vacuum_retention
 from stm.store.delta_source import FORMAT
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
-    from pyspark.sql.types import StructType
+    from pyspark.sql.types import StructField, StructType
 
 log = logging.getLogger(__name__)
 STAGING_PREFIX = "_stm_staging_"  # a writer's files before they are committed; never part of the table
 STAGING_DIR = "_staging"
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"  # Spark's folder name for a NULL partition value
+T = TypeVar("T")
 
 
 def _commit_properties(txn: Txn | None) -> CommitProperties | None:
@@ -107,8 +108,92 @@ class LocalTableStore(TableStore):
 
     def batch_rows(self, name: str, batch: DataFrame) -> DataFrame:
         path = self._require(name)
-        files = [row.path for row in batch.select("path").collect()]
-        return self._read_files(path, files, self.schema(name))
+        return self._read_files(path, _batch_files(batch), self.schema(name))
+
+    def batch_row_ids(self, name: str, batch: DataFrame, columns: list[str]) -> DataFrame | None:
+        """Only the key ``columns`` are read, with Spark's ``_metadata``; a partitioned source has values outside
+        its files, so its rows go through ``merge``."""
+        from pyspark.sql import functions as F
+        from pyspark.sql.types import LongType, StringType, StructField, StructType
+
+        path = self._require(name)
+        if delta_log.partition_columns(path):
+            return None
+        files = _batch_files(batch)
+        schema = self.schema(name)
+        if not files:
+            identity = [StructField(ROW_FILE, StringType()), StructField(ROW_INDEX, LongType())]
+            return self.spark.createDataFrame([], StructType([schema[c] for c in columns] + identity))
+        meta = F.col("_metadata")
+        return (
+            self.spark.read.schema(schema)
+            .parquet(*files)
+            .select(*columns, meta["file_path"].alias(ROW_FILE), meta["row_index"].alias(ROW_INDEX))
+        )
+
+    def insert_batch_rows(
+        self,
+        name: str,
+        source: str,
+        batch: DataFrame,
+        ids: DataFrame,
+        keys: list[str],
+        *,
+        drop: DataFrame | None,
+        extra: list[tuple[StructField, object]],
+        txn: Txn | None = None,
+    ) -> MergeResult:
+        """Spark finds the rows to leave out from the key columns alone; pyarrow copies the others file by file,
+        with the ``extra`` columns, and delta-rs commits the new files."""
+        from pyspark.sql import functions as F
+        from pyspark.sql.pandas.types import to_arrow_schema
+        from pyspark.sql.types import StructType
+
+        path = self.path(name)
+        if self._replayed(name, path, txn):
+            return MergeResult(0, 0, 0, replay_skipped=True)
+        exists = delta_log.is_delta_table(path)
+        skips = [] if drop is None else [drop.select(ROW_FILE, ROW_INDEX)]
+        present = None
+        if exists:
+            # the table's keys that the batch has (the batch's keys are the small, broadcast side): mostly none
+            present = self.read(name).select(*keys).join(F.broadcast(ids.select(*keys)), on=keys, how="left_semi")
+            present = present.cache()
+        try:
+            if present is not None and not present.isEmpty():
+                skips.append(ids.join(F.broadcast(present), on=keys, how="left_semi").select(ROW_FILE, ROW_INDEX))
+            skipped: dict[str, list[int]] = {}
+            if skips:
+                skip = skips[0] if len(skips) == 1 else skips[0].unionByName(skips[1])
+                for row in skip.groupBy(ROW_FILE).agg(F.collect_list(ROW_INDEX).alias("rows")).collect():
+                    skipped[_local_file(row[ROW_FILE])] = row["rows"]
+        finally:
+            if present is not None:
+                present.unpersist()
+        source_schema = to_arrow_schema(self.schema(source), timezone="UTC")
+        out_schema = to_arrow_schema(StructType(list(self.schema(source)) + [f for f, _ in extra]), timezone="UTC")
+        parts = delta_log.partition_columns(path) if exists else []
+        partition = parts[0] if parts else None
+        path.mkdir(parents=True, exist_ok=True)
+        adds: list[AddAction] = []
+        values = [value for _, value in extra]
+        for file in _batch_files(batch):
+            left_out = skipped.get(_local_file(file), [])
+            adds += _copy_file(file, source_schema, out_schema, left_out, values, path, partition)
+        inserted = sum(json.loads(a.stats)["numRecords"] for a in adds)
+        if adds:
+            self._commit_adds(path, adds, out_schema, txn, partition)
+        return MergeResult(inserted, inserted, 0)
+
+    def _replayed(self, name: str, path: Path, txn: Txn | None) -> bool:
+        """Whether ``txn`` (or a later version of its app) is already committed to the table at ``path``."""
+        if txn is None or not delta_log.is_delta_table(path):
+            return False
+        done = DeltaTable(str(path)).transaction_version(txn.app_id)
+        if done is not None and done >= txn.version:
+            log.info("%s: transaction %s/%s already committed, replay skipped", name, txn.app_id, txn.version)
+            return True
+        return False
 
     def _stage(self, df: DataFrame, into: Path, partition_by: str | None = None) -> list[AddAction]:
         """Write ``df`` with Spark's parquet writer and move the non-empty files into ``into``.
@@ -193,12 +278,9 @@ class LocalTableStore(TableStore):
         new rows are collected as Arrow and written by pyarrow: one Spark job instead of a distributed write.
         """
         path = self.path(name)
+        if self._replayed(name, path, txn):
+            return MergeResult(0, 0, 0, replay_skipped=True)
         exists = delta_log.is_delta_table(path)
-        if txn is not None and exists:
-            done = DeltaTable(str(path)).transaction_version(txn.app_id)
-            if done is not None and done >= txn.version:
-                log.info("%s: transaction %s/%s already committed, replay skipped", name, txn.app_id, txn.version)
-                return MergeResult(0, 0, 0, replay_skipped=True)
         parts = delta_log.partition_columns(path) if exists else ([cluster_by] if cluster_by else [])
         partition = parts[0] if parts else None
         if exists and insert_only:
@@ -321,6 +403,74 @@ class LocalTableStore(TableStore):
 
     def history(self, name: str) -> list[dict[str, Any]]:
         return list(DeltaTable(str(self._require(name))).history())
+
+
+def _batch_files(batch: DataFrame) -> list[str]:
+    """The data files of one micro-batch of the local source (``emit=files``)."""
+    return [row.path for row in batch.select("path").collect()]
+
+
+def _local_file(uri: str) -> str:
+    """A data file's local path, from a path or a ``file:`` URI (as Spark's ``_metadata.file_path`` gives it)."""
+    from urllib.parse import urlparse
+
+    return str(Path(unquote(urlparse(uri).path))) if uri.startswith("file:") else str(Path(uri))
+
+
+def _copy_file(
+    file: str,
+    schema: pa.Schema,
+    out_schema: pa.Schema,
+    left_out: list[int],
+    values: list[object],
+    into: Path,
+    partition: str | None,
+) -> list[AddAction]:
+    """Copy the rows of the data file ``file`` (read as ``schema``) but those at the ``left_out`` indexes into new
+    files in ``into``, as ``out_schema``: ``schema`` plus one column per ``values`` item, holding it. Unpartitioned,
+    the rows stream into one file while the next ones are read; the add actions of the files."""
+    import numpy as np
+    import pyarrow as pa
+
+    from stm.store.arrow_conform import read_conformed
+
+    drop = np.asarray(sorted(left_out), dtype=np.int64)
+    kinds = [out_schema.field(i).type for i in range(len(schema), len(out_schema))]
+
+    def rows() -> Iterator[pa.RecordBatch]:
+        offset = 0
+        for batch in _read_ahead(read_conformed(file, schema)):
+            start, offset = offset, offset + batch.num_rows
+            if drop.size:
+                batch = batch.filter(pa.array(~np.isin(np.arange(start, offset), drop)))
+            extra = [pa.repeat(pa.scalar(v, k), batch.num_rows) for v, k in zip(values, kinds, strict=True)]
+            yield pa.RecordBatch.from_arrays([*batch.columns, *extra], schema=out_schema)
+
+    if partition is not None:
+        return _write_arrow(pa.Table.from_batches(list(rows()), schema=out_schema), into, partition)
+    rel = f"part-{uuid.uuid4().hex}.snappy.parquet"
+    tmp = into / f".{rel}.tmp"
+    written = 0
+    with pq.ParquetWriter(tmp, out_schema, compression="snappy") as writer:
+        for batch in rows():
+            writer.write_batch(batch)
+            written += batch.num_rows
+    if written == 0:
+        tmp.unlink()
+        return []
+    os.replace(tmp, into / rel)
+    return [_add_action(into, rel, {}, written)]
+
+
+def _read_ahead(items: Iterator[T]) -> Iterator[T]:
+    """``items``, the next one produced in a thread while the caller works on the current one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(next, items, None)
+        while (item := pending.result()) is not None:
+            pending = pool.submit(next, items, None)
+            yield item
 
 
 def _write_arrow(table: pa.Table, into: Path, partition_by: str | None) -> list[AddAction]:
