@@ -38,6 +38,9 @@ def local_session(cfg: Config, app_name: str = "stm") -> SparkSession:
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.sql.streaming.stopGracefullyOnShutdown", "true")
         .config("spark.sql.parquet.enableVectorizedReader", "true")
+        # the local store names a table's data files itself: past 32 of them Spark would list them in a Spark job
+        # (0.3-0.5 s per read of a table), where the driver lists local files in milliseconds
+        .config("spark.sql.sources.parallelPartitionDiscovery.threshold", "1000000")
         .config("spark.driver.extraJavaOptions", "-Dlog4j2.level=WARN")
         # Files written by Spark are committed to Delta by delta-rs: standard timestamps, no marker files.
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -105,7 +104,8 @@ def refresh(
     """Recompute ``models`` for ``dates`` (None: everything) and write them; returns rows written per table.
 
     Models read only inputs, never each other, so up to ``streaming.gold_writers`` of them are computed and written
-    at once. A dated input that several of them cut to ``dates`` is cut once and cached for the refresh.
+    at once. Each reads the dates' partitions of its dated inputs itself: a few dates' columns read from parquet
+    cost less than building and scanning a cached copy of the whole rows.
     """
     inputs = inputs or Inputs(cfg, store)
     todo: list[tuple[Model, dict[str, DataFrame]]] = []
@@ -117,40 +117,10 @@ def refresh(
             log.info("%s: an input is missing, not refreshed", model.name)
             continue
         todo.append((model, frames))
-    cuts: dict[DatedInput, DataFrame] = {}
-    if dates is not None:
-        # frames come from one Inputs, so the models cutting the same dated input cut the same frame
-        shared = Counter(d for m, _ in todo if m.date_column is not None for d in m.dated_inputs)
-        todo = [(m, _shared_cuts(m, f, dates, shared, cuts)) for m, f in todo]
     todo.sort(key=lambda item: -_LAST_SECONDS.get(item[0].name, 0.0))
-    try:
-        with ThreadPoolExecutor(max_workers=cfg.streaming.gold_writers, thread_name_prefix="gold") as pool:
-            futures = {m.name: pool.submit(_write_model, cfg, store, m, f, dates) for m, f in todo}
-        return {name: future.result() for name, future in futures.items()}
-    finally:
-        for frame in cuts.values():
-            frame.unpersist()
-
-
-def _shared_cuts(
-    model: Model,
-    frames: dict[str, DataFrame],
-    dates: Sequence[date],
-    shared: Counter[DatedInput],
-    cuts: dict[DatedInput, DataFrame],
-) -> dict[str, DataFrame]:
-    """``frames`` with each dated input that several dated models cut to ``dates`` (``shared`` counts them)
-    replaced by one cached cut (``compute`` cuts it again, a no-op). Full tables keep their whole inputs."""
-    if model.date_column is None:
-        return frames
-    out = dict(frames)
-    for dated in model.dated_inputs:
-        if shared[dated] < 2:
-            continue
-        if dated not in cuts:
-            cuts[dated] = frames[dated.input].where(dated.date().isin(list(dates))).cache()
-        out[dated.input] = cuts[dated]
-    return out
+    with ThreadPoolExecutor(max_workers=cfg.streaming.gold_writers, thread_name_prefix="gold") as pool:
+        futures = {m.name: pool.submit(_write_model, cfg, store, m, f, dates) for m, f in todo}
+    return {name: future.result() for name, future in futures.items()}
 
 
 def _write_model(

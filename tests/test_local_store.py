@@ -162,3 +162,56 @@ def test_store_insert_only_into_date_partitioned_table_reads_only_the_batch_date
     assert sorted(tuple(r) for r in store.read(T).where("day = DATE'2026-10-02'").collect()) == [
         ("b", d2, 2), ("c", d2, 3),
     ]  # fmt: skip
+
+
+def _source_batch(spark: Any, store: LocalTableStore, name: str) -> Any:
+    """A micro-batch of the local source over every file of ``name``, as the ``emit=files`` stream gives it."""
+    path = store.path(name)
+    files, _meta = delta_log.snapshot(path, delta_log.latest_version(path))
+    return spark.createDataFrame([(f.path,) for f in files], "path string")
+
+
+def test_store_insert_batch_rows_by_identity_into_a_partitioned_table(spark, store):
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import LongType, StructField
+
+    from stm.store.base import ROW_FILE, ROW_INDEX
+    from tests.lakes import append, events
+
+    src = "system.access.events"
+    append(store.path(src), events(["a", "b", "c"]))
+    append(store.path(src), events(["d"], hour=1))
+    first = store.read(src).where("event_id = 'a'").withColumn("_batch_id", F.lit(0).cast("long"))
+    store.merge(T, first, ["event_id"], insert_only=True, cluster_by="workspace_id")
+    batch = _source_batch(spark, store, src)
+    ids = store.batch_row_ids(src, batch, ["event_id"])
+    assert ids is not None and ids.count() == 4
+    drop = ids.where("event_id = 'c'").select(ROW_FILE, ROW_INDEX)
+    extra = [(StructField("_batch_id", LongType()), 7)]
+    result = store.insert_batch_rows(T, src, batch, ids, ["event_id"], drop=drop, extra=extra, txn=Txn("app", 1))
+    assert (result.inserted, result.updated) == (2, 0)  # "a" is in the table, "c" dropped
+    assert sorted((r.event_id, r._batch_id) for r in store.read(T).collect()) == [("a", 0), ("b", 7), ("d", 7)]
+    adds = [a["add"] for a in _log(store, 1) if "add" in a]
+    assert adds and all(a["partitionValues"] == {"workspace_id": "1001"} for a in adds)
+    assert all(a["path"].startswith("workspace_id=1001/") for a in adds)
+    again = store.insert_batch_rows(T, src, batch, ids, ["event_id"], drop=drop, extra=extra, txn=Txn("app", 1))
+    assert again.replay_skipped and store.version(T) == 1
+
+
+def test_store_insert_batch_rows_failing_midway_leaves_no_files(spark, store):
+    from pyspark.sql.types import LongType, StructField
+
+    from tests.lakes import append, events
+
+    src = "system.access.events"
+    append(store.path(src), events(["a", "b"]))
+    good = _source_batch(spark, store, src)
+    ids = store.batch_row_ids(src, good, ["event_id"])
+    assert ids is not None
+    missing = str(store.path(src) / "part-gone.parquet")
+    batch = good.unionByName(spark.createDataFrame([(missing,)], "path string"))
+    extra = [(StructField("_batch_id", LongType()), 1)]
+    with pytest.raises(FileNotFoundError):
+        store.insert_batch_rows(T, src, batch, ids, ["event_id"], drop=None, extra=extra)
+    assert not store.exists(T)
+    assert not [p for p in store.path(T).rglob("*") if p.is_file()]

@@ -177,9 +177,14 @@ class LocalTableStore(TableStore):
         path.mkdir(parents=True, exist_ok=True)
         adds: list[AddAction] = []
         values = [value for _, value in extra]
-        for file in _batch_files(batch):
-            left_out = skipped.get(_local_file(file), [])
-            adds += _copy_file(file, source_schema, out_schema, left_out, values, path, partition)
+        try:
+            for file in _batch_files(batch):
+                left_out = skipped.get(_local_file(file), [])
+                adds += _copy_file(file, source_schema, out_schema, left_out, values, path, partition)
+        except BaseException:
+            for add in adds:  # not committed: not part of the table, removed
+                (path / add.path).unlink(missing_ok=True)
+            raise
         inserted = sum(json.loads(a.stats)["numRecords"] for a in adds)
         if adds:
             self._commit_adds(path, adds, out_schema, txn, partition)
@@ -451,10 +456,14 @@ def _copy_file(
     rel = f"part-{uuid.uuid4().hex}.snappy.parquet"
     tmp = into / f".{rel}.tmp"
     written = 0
-    with pq.ParquetWriter(tmp, out_schema, compression="snappy") as writer:
-        for batch in rows():
-            writer.write_batch(batch)
-            written += batch.num_rows
+    try:
+        with pq.ParquetWriter(tmp, out_schema, compression="snappy") as writer:
+            for batch in rows():
+                writer.write_batch(batch)
+                written += batch.num_rows
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     if written == 0:
         tmp.unlink()
         return []
