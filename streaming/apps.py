@@ -153,7 +153,7 @@ class BronzeSink(CheckpointedSink):
                 drop = None if unique else losing_copies(ids, spec.keys, spec.order_by, duplicated)
                 source, extra = self.app.source, audit_values(batch_id)
                 result = self._write(batch_id, lambda txn: self.store.insert_batch_rows(
-                    self.app.target, source, batch, ids, spec.keys, drop=drop, extra=extra, txn=txn))  # fmt: skip
+                    self.app.target, source, ids, spec.keys, drop=drop, extra=extra, txn=txn))  # fmt: skip
             else:
                 deduped = rows if unique else latest_per_key(rows, spec.keys, spec.order_by, duplicated)
                 out = with_audit_columns(deduped, batch_id)

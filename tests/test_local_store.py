@@ -188,30 +188,40 @@ def test_store_insert_batch_rows_by_identity_into_a_partitioned_table(spark, sto
     assert ids is not None and ids.count() == 4
     drop = ids.where("event_id = 'c'").select(ROW_FILE, ROW_INDEX)
     extra = [(StructField("_batch_id", LongType()), 7)]
-    result = store.insert_batch_rows(T, src, batch, ids, ["event_id"], drop=drop, extra=extra, txn=Txn("app", 1))
+    result = store.insert_batch_rows(T, src, ids, ["event_id"], drop=drop, extra=extra, txn=Txn("app", 1))
     assert (result.inserted, result.updated) == (2, 0)  # "a" is in the table, "c" dropped
     assert sorted((r.event_id, r._batch_id) for r in store.read(T).collect()) == [("a", 0), ("b", 7), ("d", 7)]
     adds = [a["add"] for a in _log(store, 1) if "add" in a]
     assert adds and all(a["partitionValues"] == {"workspace_id": "1001"} for a in adds)
     assert all(a["path"].startswith("workspace_id=1001/") for a in adds)
-    again = store.insert_batch_rows(T, src, batch, ids, ["event_id"], drop=drop, extra=extra, txn=Txn("app", 1))
+    again = store.insert_batch_rows(T, src, ids, ["event_id"], drop=drop, extra=extra, txn=Txn("app", 1))
     assert again.replay_skipped and store.version(T) == 1
 
 
-def test_store_insert_batch_rows_failing_midway_leaves_no_files(spark, store):
+def test_store_insert_batch_rows_failing_midway_leaves_no_files(spark, store, monkeypatch):
     from pyspark.sql.types import LongType, StructField
 
+    import stm.store.local as local
     from tests.lakes import append, events
 
     src = "system.access.events"
     append(store.path(src), events(["a", "b"]))
-    good = _source_batch(spark, store, src)
-    ids = store.batch_row_ids(src, good, ["event_id"])
+    append(store.path(src), events(["c"], hour=1))
+    ids = store.batch_row_ids(src, _source_batch(spark, store, src), ["event_id"])
     assert ids is not None
-    missing = str(store.path(src) / "part-gone.parquet")
-    batch = good.unionByName(spark.createDataFrame([(missing,)], "path string"))
+    copy = local._copy_file
+    copied: list[str] = []
+
+    def second_fails(file: str, *args: Any) -> Any:
+        if copied:
+            raise OSError(f"disk full writing the copy of {file}")
+        copied.append(file)
+        return copy(file, *args)
+
+    monkeypatch.setattr(local, "_copy_file", second_fails)
     extra = [(StructField("_batch_id", LongType()), 1)]
-    with pytest.raises(FileNotFoundError):
-        store.insert_batch_rows(T, src, batch, ids, ["event_id"], drop=None, extra=extra)
+    with pytest.raises(OSError, match="disk full"):
+        store.insert_batch_rows(T, src, ids, ["event_id"], drop=None, extra=extra)
+    assert len(copied) == 1  # the first file was copied, then removed
     assert not store.exists(T)
     assert not [p for p in store.path(T).rglob("*") if p.is_file()]

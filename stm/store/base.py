@@ -80,7 +80,6 @@ class TableStore(ABC):
         self,
         name: str,
         source: str,
-        batch: DataFrame,
         ids: DataFrame,
         keys: list[str],
         *,
@@ -90,7 +89,8 @@ class TableStore(ABC):
     ) -> MergeResult:
         """Insert the rows of a micro-batch of ``source`` into ``name``, each with the ``extra`` columns' values,
         except the rows identified in ``drop`` and those whose ``keys`` the table already has: one append-only
-        commit, idempotent on replay like ``merge``. ``ids`` is ``batch_row_ids(source, batch, keys)``."""
+        commit, idempotent on replay like ``merge``. ``ids`` is ``batch_row_ids(source, batch, keys)``: the batch's
+        rows are those of the files it reads."""
         raise NotImplementedError(f"{type(self).__name__} inserts rows through merge, not by identity")
 
     @abstractmethod

@@ -135,7 +135,6 @@ class LocalTableStore(TableStore):
         self,
         name: str,
         source: str,
-        batch: DataFrame,
         ids: DataFrame,
         keys: list[str],
         *,
@@ -143,8 +142,11 @@ class LocalTableStore(TableStore):
         extra: list[tuple[StructField, object]],
         txn: Txn | None = None,
     ) -> MergeResult:
-        """Spark finds the rows to leave out from the key columns alone; pyarrow copies the others file by file,
-        with the ``extra`` columns, and delta-rs commits the new files."""
+        """Spark finds the rows to leave out from the key columns alone; pyarrow copies the others from the files
+        ``ids`` reads, file by file, with the ``extra`` columns, and delta-rs commits the new files."""
+        from functools import reduce
+
+        from pyspark.sql import DataFrame
         from pyspark.sql import functions as F
         from pyspark.sql.pandas.types import to_arrow_schema
         from pyspark.sql.types import StructType
@@ -154,41 +156,35 @@ class LocalTableStore(TableStore):
             return MergeResult(0, 0, 0, replay_skipped=True)
         exists = delta_log.is_delta_table(path)
         skips = [] if drop is None else [drop.select(ROW_FILE, ROW_INDEX)]
-        present = None
-        if exists:
-            # the table's keys that the batch has (the batch's keys are the small, broadcast side): mostly none
-            present = self.read(name).select(*keys).join(F.broadcast(ids.select(*keys)), on=keys, how="left_semi")
-            present = present.cache()
+        present = _keys_present(self.read(name), ids, keys).cache() if exists else None  # mostly none
         try:
             if present is not None and not present.isEmpty():
                 skips.append(ids.join(F.broadcast(present), on=keys, how="left_semi").select(ROW_FILE, ROW_INDEX))
             skipped: dict[str, list[int]] = {}
             if skips:
-                skip = skips[0] if len(skips) == 1 else skips[0].unionByName(skips[1])
+                skip = reduce(DataFrame.unionByName, skips)
                 for row in skip.groupBy(ROW_FILE).agg(F.collect_list(ROW_INDEX).alias("rows")).collect():
                     skipped[_local_file(row[ROW_FILE])] = row["rows"]
         finally:
             if present is not None:
                 present.unpersist()
-        source_schema = to_arrow_schema(self.schema(source), timezone="UTC")
-        out_schema = to_arrow_schema(StructType(list(self.schema(source)) + [f for f, _ in extra]), timezone="UTC")
+        source_fields = list(self.schema(source))
+        source_schema = to_arrow_schema(StructType(source_fields), timezone="UTC")
+        out_schema = to_arrow_schema(StructType(source_fields + [f for f, _ in extra]), timezone="UTC")
         parts = delta_log.partition_columns(path) if exists else []
         partition = parts[0] if parts else None
         path.mkdir(parents=True, exist_ok=True)
         adds: list[AddAction] = []
         values = [value for _, value in extra]
         try:
-            for file in _batch_files(batch):
-                left_out = skipped.get(_local_file(file), [])
+            for file in map(_local_file, ids.inputFiles()):
+                left_out = skipped.get(file, [])
                 adds += _copy_file(file, source_schema, out_schema, left_out, values, path, partition)
         except BaseException:
             for add in adds:  # not committed: not part of the table, removed
                 (path / add.path).unlink(missing_ok=True)
             raise
-        inserted = sum(json.loads(a.stats)["numRecords"] for a in adds)
-        if adds:
-            self._commit_adds(path, adds, out_schema, txn, partition)
-        return MergeResult(inserted, inserted, 0)
+        return self._commit_inserts(path, adds, out_schema, txn, partition)
 
     def _replayed(self, name: str, path: Path, txn: Txn | None) -> bool:
         """Whether ``txn`` (or a later version of its app) is already committed to the table at ``path``."""
@@ -264,6 +260,15 @@ class LocalTableStore(TableStore):
         actions: list[AddAction | RemoveAction] = list(adds)
         dt.create_write_transaction(actions, mode="append", schema=dt.schema(), commit_properties=props)
 
+    def _commit_inserts(
+        self, path: Path, adds: list[AddAction], schema: pa.Schema, txn: Txn | None, partition: str | None
+    ) -> MergeResult:
+        """Commit ``adds`` as new rows (no commit when there are none); the rows inserted."""
+        inserted = sum(json.loads(a.stats)["numRecords"] for a in adds)
+        if adds:
+            self._commit_adds(path, adds, schema, txn, partition)
+        return MergeResult(inserted, inserted, 0)
+
     def merge(
         self,
         name: str,
@@ -289,24 +294,17 @@ class LocalTableStore(TableStore):
         parts = delta_log.partition_columns(path) if exists else ([cluster_by] if cluster_by else [])
         partition = parts[0] if parts else None
         if exists and insert_only:
-            # the target's keys that the batch also has (the batch's keys are the small, broadcast side), then
-            # the batch rows without them: no shuffle of the whole target
-            from pyspark.sql import functions as F
-
+            # the batch rows without the keys the target has: no shuffle of the whole target
             if partition is None:
                 target = self.read(name)
             else:
                 values = [r[0] for r in df.select(partition).distinct().collect()]
                 target = self._read_partitions(name, partition, values)
-            present = target.select(*keys).join(F.broadcast(df.select(*keys)), on=keys, how="left_semi")
-            df = df.join(present, on=keys, how="left_anti")
+            df = df.join(_keys_present(target, df, keys), on=keys, how="left_anti")
         if insert_only or not exists:
             path.mkdir(parents=True, exist_ok=True)
             adds, arrow_schema = self._write_files(df, path, partition, small)
-            inserted = sum(json.loads(a.stats)["numRecords"] for a in adds)
-            if adds:
-                self._commit_adds(path, adds, arrow_schema, txn, partition)
-            return MergeResult(inserted, inserted, 0)
+            return self._commit_inserts(path, adds, arrow_schema, txn, partition)
         return self._merge_staged(path, df, keys, txn)
 
     def _merge_staged(self, path: Path, df: DataFrame, keys: list[str], txn: Txn | None) -> MergeResult:
@@ -413,6 +411,14 @@ class LocalTableStore(TableStore):
 def _batch_files(batch: DataFrame) -> list[str]:
     """The data files of one micro-batch of the local source (``emit=files``)."""
     return [row.path for row in batch.select("path").collect()]
+
+
+def _keys_present(table: DataFrame, batch: DataFrame, keys: list[str]) -> DataFrame:
+    """The ``keys`` of ``table`` that ``batch`` also has; the batch's keys are the small side, broadcast, so the
+    table is not shuffled."""
+    from pyspark.sql import functions as F
+
+    return table.select(*keys).join(F.broadcast(batch.select(*keys)), on=keys, how="left_semi")
 
 
 def _local_file(uri: str) -> str:
