@@ -1,4 +1,5 @@
-# The two commands of the README. Everything is installed into .venv by the targets themselves.
+# The two commands of the README. Everything is installed into .venv by the targets themselves: Python packages
+# from PyPI, Delta Lake's Spark jars from Maven Central (once, then offline).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -11,6 +12,7 @@ $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
 	$(PY) -m pip install --quiet -e ".[local,dev]"
+	$(PY) -m stm.delta_jars
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -35,7 +35,11 @@ setup(
     ],
     extras_require={
         "local": [
-            "pyspark>=4.3,<4.4",
+            # Delta Lake's own Spark connector; its jars (io.delta:delta-spark_4.2_2.13, same version) are fetched
+            # once into the environment by ``python -m stm.delta_jars`` (make setup does it)
+            "pyspark==4.2.0",
+            "delta-spark==4.4.0",
+            # delta-rs: the Spark-free reader of the sharing endpoint and the fast writer of the simulator
             "deltalake>=1.6,<1.7",
             "pyarrow>=20",
             "pandas>=2.2,<3",

@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 
 from batch.registry import BatchContext, BatchJob, JobResult
 from stm.config import TableSpec
-from stm.store.base import TableStore
+from stm.store.delta import TableStore
 from streaming.bronze import latest_per_key, row_hash, with_audit_columns
 
 ORDER = 10

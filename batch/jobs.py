@@ -31,7 +31,7 @@ from batch.rollups import (
     with_incomplete_flag,
 )
 from stm.errors import TableNotFound
-from stm.store.base import TableStore
+from stm.store.delta import TableStore
 from stm.store.retry import retry_on_conflict
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,8 @@ from batch.registry import BatchContext, JobResult, job
 from batch.rollups import ROLLUP_TABLES
 from stm.config import Config
 from stm.errors import JobFailed
-from stm.store.base import MIN_VACUUM_HOURS, TableStore, check_vacuum_retention
+from stm.store.base import MIN_VACUUM_HOURS, check_vacuum_retention
+from stm.store.delta import TableStore
 from stm.store.retry import DEFAULT_BACKOFF, Backoff, retry_on_conflict
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from stm.errors import StmError, UsageError
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from stm.store.base import TableStore
+    from stm.store.delta import TableStore
 
 log = logging.getLogger(__name__)
 

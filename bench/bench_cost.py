@@ -33,7 +33,8 @@ from pyspark.sql.types import DoubleType, MapType
 
 from stm.config import Config, load_config
 from stm.simulate.simulator import simulate
-from stm.store.base import StreamOptions, TableStore
+from stm.store.base import StreamOptions
+from stm.store.delta import TableStore
 from streaming.apps import AppStats, resolve_apps
 from streaming.checkpoints import Checkpoints
 from streaming.derived import SILVER, Inputs, billing_models, price_billing, refresh

@@ -12,7 +12,7 @@ from stm.errors import UsageError
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from stm.store.base import TableStore
+    from stm.store.delta import TableStore
 
 CHECKPOINTS_DIR = "_checkpoints"
 
@@ -41,7 +41,7 @@ def open_engine(cfg: Config, lake_root: Path | None, app_name: str = "stm") -> E
         return Engine(spark, LocalTableStore(spark, root), root / CHECKPOINTS_DIR)
     from pyspark.sql import SparkSession
 
-    from stm.store.databricks import DatabricksTableStore
+    from stm.store.databricks import CatalogTableStore
 
     spark = SparkSession.builder.getOrCreate()
-    return Engine(spark, DatabricksTableStore(spark), Path(cfg.databricks.checkpoint_root))
+    return Engine(spark, CatalogTableStore(spark), Path(cfg.databricks.checkpoint_root))

@@ -17,44 +17,51 @@ log = logging.getLogger(__name__)
 # one round of streaming apps and gold models uses: every micro-batch would compile them again (and the JVM would
 # optimize the new classes again). Static settings: set when the session (or the job cluster) starts.
 SESSION_CONF = {"spark.sql.codegen.cache.maxEntries": "2000"}
+# Delta Lake's connector in a plain Spark (Databricks Runtime has it built in).
+DELTA_CONF = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
 
 
 def local_session(cfg: Config, app_name: str = "stm") -> SparkSession:
-    """A ``local[2]`` session configured for the local engine, with the ``stm_delta`` source registered."""
-    # Spark's Python workers must run this interpreter (it has deltalake and pyarrow), not the system python3.
+    """A ``local[2]`` session with Delta Lake's own connector (its jars fetched once into this environment)."""
+    from stm.delta_jars import install
+
+    jars = install(quiet=True)
+    # Spark's Python workers must run this interpreter (it has pyarrow), not the system python3.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # the local engine binds to loopback only
     from pyspark.sql import SparkSession
 
+    partitions = str(cfg.local.shuffle_partitions)
     spark = (
         SparkSession.builder.master("local[2]")
         .appName(app_name)
+        .config("spark.jars", ",".join(str(j) for j in jars))
+        .config(map=dict[str, bool | float | int | str | None](DELTA_CONF))
         .config("spark.driver.memory", cfg.local.driver_memory)
-        .config("spark.sql.shuffle.partitions", str(cfg.local.shuffle_partitions))
+        .config("spark.sql.shuffle.partitions", partitions)
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.sql.streaming.stopGracefullyOnShutdown", "true")
-        .config("spark.sql.parquet.enableVectorizedReader", "true")
-        # the local store names a table's data files itself: past 32 of them Spark would list them in a Spark job
-        # (0.3-0.5 s per read of a table), where the driver lists local files in milliseconds
-        .config("spark.sql.sources.parallelPartitionDiscovery.threshold", "1000000")
         .config("spark.driver.extraJavaOptions", "-Dlog4j2.level=WARN")
-        # Files written by Spark are committed to Delta by delta-rs: standard timestamps, no marker files.
-        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
-        .config("spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs", "false")
-        .config("spark.hadoop.parquet.enable.summary-metadata", "false")
+        # Delta reads a table's log state in this many tasks (50 by default, sized for a cluster)
+        .config("spark.databricks.delta.snapshotPartitions", partitions)
+        # Derby's metastore would leave metastore_db/ in the working directory: tables here are paths
+        .config("spark.sql.catalogImplementation", "in-memory")
+        .config("spark.sql.warehouse.dir", str(_warehouse_dir()))
         .config(map=dict[str, bool | float | int | str | None](SESSION_CONF))
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")
-    register_sources(spark)
     return spark
 
 
-def register_sources(spark: SparkSession) -> None:
-    from stm.store.delta_source import DeltaSource
+def _warehouse_dir() -> str:
+    import tempfile
 
-    spark.dataSource.register(DeltaSource)
+    return os.path.join(tempfile.gettempdir(), f"stm-spark-warehouse-{os.getuid()}")

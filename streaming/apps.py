@@ -13,9 +13,10 @@ from typing import Literal
 from pyspark.sql import DataFrame
 
 from stm.config import Config, TableSpec
-from stm.store.base import MergeResult, TableStore, Txn
+from stm.store.base import MergeResult, Txn
+from stm.store.delta import TableStore
 from stm.store.retry import retry_on_conflict
-from streaming.bronze import audit_values, duplicated_keys, latest_per_key, losing_copies, with_audit_columns
+from streaming.bronze import key_census, latest_per_key, with_audit_columns
 
 log = logging.getLogger(__name__)
 
@@ -126,10 +127,9 @@ class CheckpointedSink:
 
 @dataclass
 class BronzeSink(CheckpointedSink):
-    """foreachBatch of a bronze app: rows of the batch, dedupe by key, one MERGE, idempotent on replay.
+    """foreachBatch of a bronze app: dedupe the batch by key, one Delta MERGE, idempotent on replay.
 
-    Insert-only apps on an engine that can insert rows by identity (the local one) read only the key columns to
-    find the copies to leave out; the store copies the other rows as they are.
+    Works only with the batch DataFrame and its own session (``batch.sparkSession``), never the driver's.
     """
 
     def _write(self, batch_id: int, write: Callable[[Txn], MergeResult]) -> MergeResult:
@@ -140,27 +140,19 @@ class BronzeSink(CheckpointedSink):
         started = time.monotonic()
         spec = self.app.spec
         assert spec is not None
+        session = batch.sparkSession
+        store = self.store.bound(session)
+        census = key_census(batch, spec.keys).first()
+        rows_in = int(census["rows"]) if census is not None else 0
+        duplicated = list(census["duplicated"]) if census is not None else []
+        deduped = batch
+        if duplicated:  # rare (a record delivered twice): only then are the copies ranked
+            keys = session.createDataFrame([tuple(k) for k in duplicated], batch.select(*spec.keys).schema)
+            deduped = latest_per_key(batch, spec.keys, spec.order_by, keys)
+        out = with_audit_columns(deduped, batch_id)
         insert_only = spec.merge == "insert_only"
-        columns = [*spec.keys, *([spec.order_by] if spec.order_by else [])]
-        ids = self.store.batch_row_ids(self.app.source, batch, columns) if insert_only else None
-        rows = self.store.batch_rows(self.app.source, batch) if ids is None else ids
-        rows_in = rows.count()  # parquet footers locally, the batch's files on Databricks: no full pass
-        duplicated = duplicated_keys(rows, spec.keys).cache()
-        try:
-            # most batches hold no key twice: then no ranking pass
-            unique = duplicated.isEmpty()
-            if ids is not None:
-                drop = None if unique else losing_copies(ids, spec.keys, spec.order_by, duplicated)
-                source, extra = self.app.source, audit_values(batch_id)
-                result = self._write(batch_id, lambda txn: self.store.insert_batch_rows(
-                    self.app.target, source, ids, spec.keys, drop=drop, extra=extra, txn=txn))  # fmt: skip
-            else:
-                deduped = rows if unique else latest_per_key(rows, spec.keys, spec.order_by, duplicated)
-                out = with_audit_columns(deduped, batch_id)
-                result = self._write(batch_id, lambda txn: self.store.merge(
-                    self.app.target, out, spec.keys, insert_only=insert_only, txn=txn))  # fmt: skip
-        finally:
-            duplicated.unpersist()
+        result = self._write(batch_id, lambda txn: store.merge(
+            self.app.target, out, spec.keys, insert_only=insert_only, txn=txn))  # fmt: skip
         if self.after_merge is not None:
             self.after_merge(batch_id, result)
         self._record(batch_id, rows_in, result, time.monotonic() - started)
@@ -177,14 +169,13 @@ class DerivedSink(CheckpointedSink):
 
         started = time.monotonic()
         assert self.cfg is not None and self.app.driver is not None
-        rows = self.store.batch_rows(self.app.source, batch)
-        rows_in = rows.count()
+        rows_in = batch.count()
         if rows_in == 0:
             return
+        store = self.store.bound(batch.sparkSession)
         cfg, driver, txn = self.cfg, self.app.driver, Txn(self.txn_app_id, batch_id)
         refreshed = retry_on_conflict(
-            f"app {self.app.name} batch {batch_id}",
-            lambda: refresh_from_batch(cfg, self.store, driver, rows, txn, rows_in),
+            f"app {self.app.name} batch {batch_id}", lambda: refresh_from_batch(cfg, store, driver, batch, txn)
         )
         merged = refreshed.merged or MergeResult(0, 0, 0)
         gold_rows = sum(n for n in refreshed.written.values() if n > 0)

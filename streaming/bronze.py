@@ -27,12 +27,18 @@ def with_audit_columns(df: DataFrame, batch_id: int) -> DataFrame:
 
 
 def duplicated_keys(df: DataFrame, keys: list[str]) -> DataFrame:
-    """The keys that occur more than once in ``df`` (only the key columns are shuffled).
+    """The keys that occur more than once in ``df`` (only the key columns are shuffled)."""
+    return df.groupBy(*keys).count().where(F.col("count") > 1).select(*keys)
 
-    Nearly every key is unique, so counting before the shuffle would not shrink it: the keys are shuffled as they
-    are and counted once, after it.
-    """
-    return df.select(*keys).repartition(*keys).groupBy(*keys).count().where(F.col("count") > 1).select(*keys)
+
+def key_census(df: DataFrame, keys: list[str]) -> DataFrame:
+    """One row: ``rows`` (how many rows ``df`` has) and ``duplicated`` (the keys it holds more than once, as
+    structs), from one aggregation over the key columns alone."""
+    counts = df.groupBy(*keys).count()
+    return counts.agg(
+        F.coalesce(F.sum("count"), F.lit(0)).alias("rows"),
+        F.collect_list(F.when(F.col("count") > 1, F.struct(*[F.col(k) for k in keys]))).alias("duplicated"),
+    )
 
 
 def latest_per_key(
@@ -47,11 +53,6 @@ def latest_per_key(
     unique_rows = df.join(F.broadcast(duplicated), on=keys, how="left_anti")
     ranked = _ranked_copies(df, keys, order_by, duplicated).where(F.col("_rn") == 1).drop("_rn")
     return unique_rows.unionByName(ranked).select(*df.columns)
-
-
-def losing_copies(df: DataFrame, keys: list[str], order_by: str | None, duplicated: DataFrame) -> DataFrame:
-    """The rows ``latest_per_key`` drops: every copy of a ``duplicated`` key but the one it keeps."""
-    return _ranked_copies(df, keys, order_by, duplicated).where(F.col("_rn") > 1).drop("_rn").select(*df.columns)
 
 
 def _ranked_copies(df: DataFrame, keys: list[str], order_by: str | None, duplicated: DataFrame) -> DataFrame:

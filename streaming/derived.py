@@ -20,7 +20,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from stm.config import Config
-from stm.store.base import MergeResult, TableStore, Txn
+from stm.store.base import MergeResult, Txn
+from stm.store.delta import TableStore
 from streaming.models import MODELS, SILVER_BILLING, DatedInput, Model, compute
 
 if TYPE_CHECKING:
@@ -34,8 +35,6 @@ ACCOUNT_PRICES = "billing.account_prices"  # private preview: used when readable
 # or one would overwrite the other's dates (or both would try to create it).
 _TABLE_LOCKS: dict[str, threading.Lock] = {}
 _TABLE_LOCKS_GUARD = threading.Lock()
-SMALL_REFRESH_DATES = 31  # a gold refresh of at most this many dates is collected and written through Arrow
-SMALL_BATCH_ROWS = 100_000  # a billing micro-batch of at most this many rows is inserted into silver through Arrow
 # seconds each model's last refresh in this process took: the slowest start first, so the writers finish together
 _LAST_SECONDS: dict[str, float] = {}
 
@@ -129,12 +128,9 @@ def _write_model(
     started = time.monotonic()
     out = compute(model, frames, cfg, dates=dates)
     target = cfg.output_name(model.name)
-    # a few dates of a gold table, or a small full table, fit in the driver; a full recompute or a long backfill is
-    # written by the engine
-    small = model.date_column is None or (dates is not None and len(dates) <= SMALL_REFRESH_DATES)
     with table_lock(target):
         values = list(dates) if dates is not None else None
-        rows = store.replace(target, out, column=model.date_column, values=values, small=small)
+        rows = store.replace(target, out, column=model.date_column, values=values)
     seconds = _LAST_SECONDS[model.name] = time.monotonic() - started
     log.debug("%s: %d rows in %.2f s", model.name, rows, seconds)
     return rows
@@ -171,33 +167,26 @@ class RefreshResult:
     seconds: float
 
 
-def refresh_from_batch(
-    cfg: Config, store: TableStore, driver: str, rows: DataFrame, txn: Txn | None, rows_in: int | None = None
-) -> RefreshResult:
+def refresh_from_batch(cfg: Config, store: TableStore, driver: str, rows: DataFrame, txn: Txn | None) -> RefreshResult:
     """One micro-batch of ``driver`` (a bronze table): silver first for billing, then the gold dates it touches.
 
-    ``rows_in``: the batch's row count, when known; a small billing batch is inserted into silver through Arrow."""
+    Nothing is cached (serverless foreachBatch has no cache): the batch's dates come from its bronze rows, whose
+    ``usage_date`` billing_summary keeps as is."""
     started = time.monotonic()
     inputs = Inputs(cfg, store)
     merged: MergeResult | None = None
     if driver == SILVER_BILLING.driver_input:
-        # priced once: the merge reads the batch's dates and its rows, the refresh its dates
-        summary = price_billing(cfg, inputs, rows).cache()
-        try:
-            # bronze records are immutable and arrive once: new records are inserted (a replay finds them and adds
-            # nothing); prices that change later are applied by the repricing job
-            merged = store.merge(
-                cfg.output_name(SILVER),
-                summary,
-                list(SILVER_BILLING.keys),
-                insert_only=True,
-                txn=txn,
-                cluster_by=SILVER_BILLING.date_column,
-                small=rows_in is not None and rows_in <= SMALL_BATCH_ROWS,
-            )
-            dates = dates_of(summary, DatedInput(SILVER, SILVER_BILLING.driver_date))  # usage_date, kept as is
-        finally:
-            summary.unpersist()
+        dates = dates_of(rows, DatedInput(driver, SILVER_BILLING.driver_date))
+        # bronze records are immutable and arrive once: new records are inserted (a replay finds them and adds
+        # nothing); prices that change later are applied by the repricing job
+        merged = store.merge(
+            cfg.output_name(SILVER),
+            price_billing(cfg, inputs, rows),
+            list(SILVER_BILLING.keys),
+            insert_only=True,
+            txn=txn,
+            partition_by=SILVER_BILLING.date_column,
+        )
         inputs = Inputs(cfg, store)  # billing_summary changed
         written = refresh(cfg, store, billing_models(), dates, inputs)
     else:
@@ -226,12 +215,14 @@ def reprice(cfg: Config, store: TableStore) -> tuple[int, list[date]]:
         changed = fresh.join(current.select("record_id", "_row_hash"), ["record_id", "_row_hash"], "left_anti")
     else:
         changed = fresh
-    changed = changed.drop("_row_hash").cache()
-    try:
-        dates = sorted(r[0] for r in changed.select("usage_date").distinct().collect())
-        result = store.merge(silver_name, changed, list(SILVER_BILLING.keys), insert_only=False)
-    finally:
-        changed.unpersist()
+    changed = changed.drop("_row_hash")
+    # the changed rows are computed twice (their dates, then the MERGE) rather than cached: jobs may run serverless
+    dates = sorted(r[0] for r in changed.select("usage_date").distinct().collect())
+    if not dates:
+        return 0, []
+    result = store.merge(
+        silver_name, changed, list(SILVER_BILLING.keys), insert_only=False, partition_by=SILVER_BILLING.date_column
+    )
     return result.inserted + result.updated, dates
 
 

@@ -13,7 +13,8 @@ from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from stm.config import Config
-from stm.store.base import StreamOptions, TableStore
+from stm.store.base import StreamOptions
+from stm.store.delta import TableStore
 from streaming.apps import App, AppStats, BronzeSink, CheckpointedSink, DerivedSink
 from streaming.checkpoints import Checkpoints
 

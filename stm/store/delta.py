@@ -1,0 +1,264 @@
+"""The table store: Delta Lake through its own Spark API, the same code locally and on Databricks.
+
+Reads, streams (``skipChangeCommits``), MERGE, date replaces, OPTIMIZE, VACUUM and history all go through Delta's
+Spark connector (``delta.tables.DeltaTable`` and the ``delta`` data source). The only engine seam is naming: a
+subclass says how ``catalog.schema.table`` becomes a Delta table (a path under the lake root locally, a Unity
+Catalog name on Databricks). Nothing reads or writes the Delta log by hand.
+
+A store holds the session it reads and writes with. Code inside ``foreachBatch`` works on ``bound(batch_df.
+sparkSession)``: the batch's own session, never the driver's (on serverless and standard access mode the function
+runs in its own process). Idempotent writes carry Delta's app transaction: DataFrame writes as writer options,
+MERGE on the bound session's conf under ``WriteGuard`` so no other write can see it.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from stm.errors import TableNotFound
+from stm.names import quote
+from stm.store.base import MergeResult, StreamOptions, Txn, check_vacuum_retention
+from stm.store.guard import WriteGuard
+
+if TYPE_CHECKING:
+    from delta.tables import DeltaTable
+    from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
+    from pyspark.sql.streaming import DataStreamReader
+
+log = logging.getLogger(__name__)
+TXN_APP_ID = "spark.databricks.delta.write.txnAppId"
+TXN_VERSION = "spark.databricks.delta.write.txnVersion"
+TXN_AUTO_RESET = "spark.databricks.delta.write.txnVersion.autoReset.enabled"
+RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
+
+
+def replace_where(column: str, values: Sequence[object]) -> str:
+    """The ``replaceWhere`` predicate of a date-range rewrite: ``col IN ('2026-11-01', ...)``."""
+    literals = ", ".join("'" + str(v).replace("'", "''") + "'" for v in values) or "NULL"
+    return f"{quote(column)} IN ({literals})"
+
+
+class TableStore(ABC):
+    """Delta tables named ``catalog.schema.table``; subclasses map names to tables, nothing else."""
+
+    def __init__(self, spark: SparkSession) -> None:
+        self.spark = spark
+        self._guard = WriteGuard()
+
+    def bound(self, spark: SparkSession) -> TableStore:
+        """This store working on ``spark`` (a micro-batch's own session), with a guard of its own."""
+        other = copy.copy(self)
+        other.spark = spark
+        other._guard = WriteGuard()
+        return other
+
+    # -- the naming seam ----------------------------------------------------------------------------------------
+    @abstractmethod
+    def exists(self, name: str) -> bool: ...
+
+    @abstractmethod
+    def location(self, name: str) -> str:
+        """Where ``name`` lives, for messages: a path or a Unity Catalog name."""
+
+    @abstractmethod
+    def delta_table(self, name: str) -> DeltaTable: ...
+
+    @abstractmethod
+    def _load(self, name: str) -> DataFrame: ...
+
+    @abstractmethod
+    def _load_stream(self, reader: DataStreamReader, name: str) -> DataFrame: ...
+
+    @abstractmethod
+    def _save(self, writer: DataFrameWriter, name: str) -> None: ...
+
+    @abstractmethod
+    def list_tables(self, catalog: str, schema: str) -> list[str]:
+        """Names (without catalog and schema) of the tables in ``catalog.schema``."""
+
+    # -- reads --------------------------------------------------------------------------------------------------
+    def _require(self, name: str) -> None:
+        if not self.exists(name):
+            raise TableNotFound(f"table {name} does not exist (no Delta table at {self.location(name)})")
+
+    def read(self, name: str) -> DataFrame:
+        self._require(name)
+        return self._load(name)
+
+    def read_stream(self, name: str, options: StreamOptions) -> DataFrame:
+        """Delta's own streaming source; with ``skip_change_commits`` a commit that rewrites rows is skipped."""
+        self._require(name)
+        reader = self.spark.readStream.format("delta").option(
+            "skipChangeCommits", str(options.skip_change_commits).lower()
+        )
+        if options.starting_version is not None:
+            reader = reader.option("startingVersion", str(options.starting_version))
+        if options.starting_timestamp is not None:
+            reader = reader.option("startingTimestamp", options.starting_timestamp)
+        if options.max_files_per_trigger:
+            reader = reader.option("maxFilesPerTrigger", str(options.max_files_per_trigger))
+        return self._load_stream(reader, name)
+
+    def history(self, name: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """The table's commits, newest first (``DESCRIBE HISTORY``)."""
+        self._require(name)
+        table = self.delta_table(name)
+        rows = (table.history(limit) if limit else table.history()).collect()
+        return [r.asDict(recursive=True) for r in rows]
+
+    def version(self, name: str) -> int | None:
+        if not self.exists(name):
+            return None
+        return int(self.history(name, 1)[0]["version"])
+
+    def partition_columns(self, name: str) -> list[str]:
+        row = self.delta_table(name).detail().select("partitionColumns").first()
+        return list(row[0]) if row is not None else []
+
+    # -- writes -------------------------------------------------------------------------------------------------
+    @contextmanager
+    def _session_txn(self, txn: Txn | None) -> Iterator[None]:
+        """Set the MERGE marker on this store's session while no other write of it runs."""
+        if txn is None:
+            with self._guard.shared():
+                yield
+            return
+        conf = self.spark.conf
+        with self._guard.exclusive():
+            conf.set(TXN_AUTO_RESET, "true")  # a marker is used once even if the unset below were missed
+            conf.set(TXN_APP_ID, txn.app_id)
+            conf.set(TXN_VERSION, str(txn.version))
+            try:
+                yield
+            finally:
+                conf.unset(TXN_APP_ID)
+                conf.unset(TXN_VERSION)
+
+    def _write(
+        self, name: str, df: DataFrame, mode: str, txn: Txn | None, options: dict[str, str], partition_by: str | None
+    ) -> None:
+        writer = df.write.format("delta").mode(mode)
+        if partition_by is not None:
+            writer = writer.partitionBy(partition_by)
+        for key, value in options.items():
+            writer = writer.option(key, value)
+        if txn is not None:  # the marker travels with this write only
+            writer = writer.option("txnAppId", txn.app_id).option("txnVersion", str(txn.version))
+        with self._guard.shared():
+            self._save(writer, name)
+
+    def _committed(self, name: str, before: int | None) -> dict[str, Any] | None:
+        """The commit a write just made, or None when it made none (its app transaction was already there)."""
+        latest = self.history(name, 1)[0]
+        return None if before is not None and int(latest["version"]) == before else latest
+
+    def merge(
+        self,
+        name: str,
+        df: DataFrame,
+        keys: list[str],
+        *,
+        insert_only: bool,
+        txn: Txn | None = None,
+        partition_by: str | None = None,
+    ) -> MergeResult:
+        """Upsert ``df`` by ``keys`` with Delta's MERGE; creates the table (partitioned by ``partition_by``).
+
+        Insert-only: matched rows are left alone, so the commit only adds files (a downstream stream that skips
+        change commits still sees it). ``df`` must hold each key once. A partitioned table is merged with the
+        batch's partition values in the condition, so only those partitions are read (a key's partition value must
+        never change). Replaying ``txn`` commits nothing.
+        """
+        from pyspark.sql import functions as F
+
+        before = self.version(name)
+        if before is None:
+            self._write(name, df, "append", txn, {"mergeSchema": "true"}, partition_by)
+            return _write_result(self._committed(name, None), "numOutputRows")
+        condition = F.lit(True)
+        for key in keys:
+            condition = condition & (F.col(f"t.{quote(key)}") == F.col(f"s.{quote(key)}"))
+        parts = self.partition_columns(name)
+        if parts:
+            values = [r[0] for r in df.select(parts[0]).distinct().collect()]
+            column = F.col(f"t.{quote(parts[0])}")
+            within = column.isin(values) if None not in values else column.isin(values) | column.isNull()
+            condition = condition & within
+        builder = self.delta_table(name).alias("t").merge(df.alias("s"), condition).withSchemaEvolution()
+        if not insert_only:
+            builder = builder.whenMatchedUpdateAll()
+        builder = builder.whenNotMatchedInsertAll()
+        with self._session_txn(txn):
+            builder.execute()
+        commit = self._committed(name, before)
+        if commit is None:
+            log.info("%s: transaction %s/%s already committed, replay skipped", name, txn and txn.app_id,
+                     txn and txn.version)  # fmt: skip
+            return MergeResult(0, 0, 0, replay_skipped=True)
+        metrics = commit.get("operationMetrics") or {}
+        return MergeResult(
+            int(metrics.get("numSourceRows", 0)),
+            int(metrics.get("numTargetRowsInserted", 0)),
+            int(metrics.get("numTargetRowsUpdated", 0)),
+        )
+
+    def replace(
+        self,
+        name: str,
+        df: DataFrame,
+        *,
+        column: str | None = None,
+        values: Sequence[object] | None = None,
+        txn: Txn | None = None,
+    ) -> int:
+        """Replace the rows whose ``column`` is in ``values`` by ``df`` (all rows when ``values`` is None), in one
+        commit; a new table is partitioned by ``column``, so replacing some dates rewrites only those dates."""
+        exists = self.exists(name)
+        before = self.version(name) if exists else None
+        if exists and column is not None and values is not None:
+            options = {"replaceWhere": replace_where(column, values), "mergeSchema": "true"}
+            partition = None
+        else:
+            options = {"overwriteSchema": "true"}
+            partition = column
+        self._write(name, df, "overwrite", txn, options, partition)
+        commit = self._committed(name, before)
+        return 0 if commit is None else _write_result(commit, "numOutputRows").inserted
+
+    def overwrite(self, name: str, df: DataFrame, *, txn: Txn | None = None) -> int:
+        return self.replace(name, df, txn=txn)
+
+    def optimize(self, name: str, zorder_by: list[str]) -> dict[str, Any]:
+        self._require(name)
+        optimizer = self.delta_table(name).optimize()
+        with self._guard.shared():
+            done = optimizer.executeZOrderBy(*zorder_by) if zorder_by else optimizer.executeCompaction()
+        row = done.first()
+        return row.asDict(recursive=True)["metrics"] if row is not None else {}
+
+    def vacuum(self, name: str, retain_hours: int, *, allow_short_retention: bool = False) -> int:
+        """Delete files no version within ``retain_hours`` needs; the number of files deleted."""
+        check_vacuum_retention(retain_hours, allow_short_retention)
+        self._require(name)
+        table = self.delta_table(name)
+        conf = self.spark.conf
+        with self._guard.exclusive():
+            conf.set(RETENTION_CHECK, str(not allow_short_retention).lower())
+            try:
+                table.vacuum(float(retain_hours))
+            finally:
+                conf.unset(RETENTION_CHECK)
+        ends = [c for c in self.history(name, 2) if c["operation"] == "VACUUM END"]
+        return int((ends[0].get("operationMetrics") or {}).get("numDeletedFiles", 0)) if ends else 0
+
+
+def _write_result(commit: dict[str, Any] | None, rows_metric: str) -> MergeResult:
+    if commit is None:
+        return MergeResult(0, 0, 0, replay_skipped=True)
+    rows = int((commit.get("operationMetrics") or {}).get(rows_metric, 0))
+    return MergeResult(rows, rows, 0)
