@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import threading
 import time
 from typing import Any
@@ -25,8 +26,22 @@ RETRY_WAITING_SECONDS = 30.0  # long-lived runs: how often apps waiting for thei
 POLL_SECONDS = 1
 
 
-def _error_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
+# Delta's streaming source stops at a commit that rewrote rows unless told to skip such commits
+CHANGE_COMMIT_ERRORS = ("DELTA_SOURCE_TABLE_IGNORE_CHANGES", "DELTA_SOURCE_IGNORE_DELETE")
+_VERSION = re.compile(r"at version (\d+)")
+
+
+def error_line(exc: BaseException) -> str:
+    message = str(exc)
+    for error_class in CHANGE_COMMIT_ERRORS:
+        if error_class in message:
+            found = _VERSION.search(message)
+            where = f" at version {found[1]}" if found else ""
+            return (
+                f"the source has a commit{where} that updated or deleted rows ({error_class}); set "
+                "streaming.skip_change_commits: true to skip such commits, as every system-table stream should"
+            )
+    text = message.strip().splitlines()
     for line in text:
         if "Error" in line or "error" in line:
             return line.strip()[:400]
@@ -174,7 +189,7 @@ class StreamRunner:
         error: StreamingQueryException | None = query.exception()
         if error is not None:
             stats.status = "failed"
-            stats.detail = _error_line(error)
+            stats.detail = error_line(error)
             log.error("app %s failed: %s", name, stats.detail)
         elif stats.status == "running":
             stats.status = "ok" if not self.stop_event.is_set() else "stopped"

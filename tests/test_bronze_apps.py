@@ -65,7 +65,13 @@ def test_app_duplicate_deliveries_stored_once_and_commits_append_only(spark, lak
     _runner(spark, lake).run([APP])
     assert _target_ids(spark, lake) == ["a", "b", "c", "d"]
     target = lake / "monitoring" / "workspace_usage" / "events_bronze"
-    assert not [a for a in _commit_actions(target) if "remove" in a]
+    actions = _commit_actions(target)
+    assert not [a for a in actions if "remove" in a]
+    # Delta's own engine wrote every commit, each with the app's transaction (query id from the checkpoint)
+    infos = [a["commitInfo"] for a in actions if "commitInfo" in a]
+    assert len(infos) == 2 and all("Delta-Lake/" in i["engineInfo"] for i in infos)
+    query_id = json.loads((lake / "_checkpoints" / APP.name / "metadata").read_text())["id"]
+    assert [a["txn"]["appId"] for a in actions if "txn" in a] == [f"stm:{APP.name}:{query_id}"] * 2
     cols = LocalTableStore(spark, lake).read(APP.target).columns
     assert {"_ingested_at", "_batch_id"} <= set(cols)
 
@@ -85,9 +91,7 @@ def test_sink_replayed_batch_leaves_target_unchanged(spark, lake):
     store = LocalTableStore(spark, lake)
     version = store.version(APP.target)
     sink = BronzeSink(APP, store, lake / "_checkpoints" / APP.name)
-    batch = store.read_stream(APP.source, StreamOptions())  # shape only; a replay reuses batch id 0
-    files = spark.createDataFrame([(f, 0, 0) for f in store.read(APP.source).inputFiles()], batch.schema)
-    sink(files, 0)
+    sink(store.read(APP.source), 0)  # batch 0 again, as a restart before the checkpoint commit replays it
     assert sink.stats.replays_skipped == 1
     assert store.version(APP.target) == version
     assert _target_ids(spark, lake) == ["a", "b"]
@@ -160,13 +164,6 @@ def test_resolve_apps_unknown_name_lists_valid_apps(cfg):
     assert "billing_summary" in names
 
 
-class MergeOnlyStore(LocalTableStore):
-    """The local store without inserts by row identity: bronze batches take the dedupe-and-MERGE path."""
-
-    def batch_row_ids(self, name: str, batch: Any, columns: list[str]) -> None:
-        return None
-
-
 def _events_at(rows: list[tuple[str, int, int]], region: list[str] | None = None) -> pa.Table:
     """Events (id, hour, amount); with ``region``, the later schema that has that column."""
     table = events([], 0).select(["event_id", "workspace_id", "event_time", "amount"])
@@ -175,27 +172,24 @@ def _events_at(rows: list[tuple[str, int, int]], region: list[str] | None = None
     return table.append_column("region", pa.array(region, pa.string())) if region is not None else table
 
 
-def test_insert_by_row_identity_equals_dedupe_and_merge(spark, tmp_path):
-    """The local store's row-identity inserts and the generic dedupe-and-MERGE path build the same bronze table:
-    the latest copy of a key within a batch, keys the table has left alone, a column added to the source later."""
-    results = {}
-    for kind, store_class in (("by identity", LocalTableStore), ("merge", MergeOnlyStore)):
-        lake = tmp_path / f"lake {kind}"  # a space in the path: Spark gives file URIs with it escaped
-        src = _src(lake)
-        append(src, _events_at([("a", 0, 1), ("b", 0, 1), ("b", 2, 2)]))
-        append(src, _events_at([("c", 3, 4), ("c", 1, 3)]))
-        store = store_class(spark, lake)
-        runner = StreamRunner(
-            load_config(), spark, store, Checkpoints(lake / "_checkpoints"), StreamOptions(), {"availableNow": True}
-        )
-        assert runner.run([APP])[APP.name].status == "ok"
-        append(src, _events_at([("b", 5, 9), ("d", 0, 1)]))  # "b" is in the table already: left alone
-        append(src, _events_at([("e", 0, 1), ("e", 4, 7)], region=["x", "y"]), schema_mode="merge")
-        stats = runner.run([APP])[APP.name]
-        assert (stats.status, stats.rows_in, stats.rows_written) == ("ok", 4, 2)
-        table = store.read(APP.target)
-        assert table.select("_ingested_at").where("_ingested_at IS NULL").count() == 0
-        results[kind] = table.drop("_ingested_at").orderBy("event_id").collect()
+def test_app_keeps_latest_copy_per_key_leaves_known_keys_and_evolves_schema(spark, tmp_path):
+    """The latest copy of a key within a batch, keys the table has left alone, a column added to the source later;
+    a space in the lake's path (Spark gives file URIs with it escaped)."""
+    lake = tmp_path / "lake with space"
+    src = _src(lake)
+    append(src, _events_at([("a", 0, 1), ("b", 0, 1), ("b", 2, 2)]))
+    append(src, _events_at([("c", 3, 4), ("c", 1, 3)]))
+    store = LocalTableStore(spark, lake)
+    runner = StreamRunner(
+        load_config(), spark, store, Checkpoints(lake / "_checkpoints"), StreamOptions(), {"availableNow": True}
+    )
+    assert runner.run([APP])[APP.name].status == "ok"
+    append(src, _events_at([("b", 5, 9), ("d", 0, 1)]))  # "b" is in the table already: left alone
+    append(src, _events_at([("e", 0, 1), ("e", 4, 7)], region=["x", "y"]), schema_mode="merge")
+    stats = runner.run([APP])[APP.name]
+    assert (stats.status, stats.rows_in, stats.rows_written) == ("ok", 4, 2)
+    table = store.read(APP.target)
+    assert table.select("_ingested_at").where("_ingested_at IS NULL").count() == 0
     expected = [
         ("a", 0, 1, None, 0),
         ("b", 2, 2, None, 0),
@@ -203,6 +197,5 @@ def test_insert_by_row_identity_equals_dedupe_and_merge(spark, tmp_path):
         ("d", 0, 1, None, 1),
         ("e", 4, 7, "y", 1),
     ]
-    got = [(r.event_id, r.event_time.hour, int(r.amount), r.region, r._batch_id) for r in results["by identity"]]
-    assert got == expected
-    assert results["by identity"] == results["merge"]
+    rows = table.drop("_ingested_at").orderBy("event_id").collect()
+    assert [(r.event_id, r.event_time.hour, int(r.amount), r.region, r._batch_id) for r in rows] == expected

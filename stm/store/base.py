@@ -41,5 +41,3 @@ def check_vacuum_retention(retain_hours: int, allow_short_retention: bool) -> No
             f"vacuum retention {retain_hours} h is below {MIN_VACUUM_HOURS} h, which can break running streams "
             "and time travel; pass --allow-short-retention to allow it"
         )
-
-
