@@ -8,6 +8,9 @@ from pathlib import Path
 from typing import Literal
 
 import pyarrow as pa
+
+# delta-rs writes the small provider fixtures fast (the endpoint serves Spark-written tables too: see
+# test_sharing_server.py)
 from deltalake import write_deltalake
 
 from stm.config import Config, load_config

@@ -130,7 +130,9 @@ def test_file_url_outlives_an_endpoint_restart_until_it_expires(
         tampered = _fetch(f"{base}/{longer}.{sig}.{ext}")
         assert (tampered.status_code, tampered.json()["errorCode"]) == (403, "PERMISSION_DENIED")
         # a URL signed with the lake's key whose expiry has passed: refused
-        expired, _ms = FileSigner(root / "_sharing", ttl_seconds=-60).sign("hub", SHARE, "billing_summary", doc["p"])
+        expired, _ms = FileSigner(root / "_sharing", ttl_seconds=-60).sign(
+            "hub", SHARE, "billing_summary", doc["p"], doc["v"]
+        )
         late = _fetch(f"{base}/{expired}")
         assert (late.status_code, late.json()) == (
             403,

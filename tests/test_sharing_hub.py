@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+
+# delta-rs, Spark-free: reads the hub's copies, which the hub writes with delta-rs
 from deltalake import DeltaTable
 
 from stm.config import Config, load_config

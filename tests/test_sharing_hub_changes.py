@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+
+# delta-rs, Spark-free: fast provider fixtures (updates, deletes, change data) and reads of the hub's copies
 from deltalake import DeltaTable, write_deltalake
 
 from stm.config import load_config

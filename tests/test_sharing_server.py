@@ -7,13 +7,18 @@ import logging
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import delta_sharing
 import pandas as pd
 import pyarrow as pa
 import pytest
 import requests
+
+# delta-rs, Spark-free: reads the provider's fixtures to compare with what the client got
 from deltalake import DeltaTable
 
 from stm.cli import main
@@ -134,6 +139,32 @@ def test_metadata_and_version_carry_the_table_version_header(env: Env) -> None:
     assert env.get(f"/shares/{SHARE}", env.token).json() == {"share": {"name": SHARE, "id": SHARE}}
 
 
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def test_timestamps_resolve_to_the_versions_committed_then(env: Env) -> None:
+    stamps = {h["version"]: h["timestamp"] for h in DeltaTable(str(table_dir(env.root, "billing_summary"))).history()}
+    assert stamps[0] < stamps[1]
+    for ms, version in ((stamps[0], 0), (stamps[1] - 1, 0), (stamps[1], 1), (stamps[1] + 60_000, 1)):
+        assert env.query_lines("billing_summary", {"timestamp": _iso(ms)})[1]["metaData"]["version"] == version
+    base = f"/shares/{SHARE}/schemas/{SCHEMA}/tables/billing_summary"
+    for ms, version in ((stamps[0] - 60_000, 0), (stamps[0], 0), (stamps[0] + 1, 1), (stamps[1], 1)):
+        resp = env.get(f"{base}/version?startingTimestamp={_iso(ms)}", env.token)
+        assert resp.headers["delta-table-version"] == str(version)
+    too_late = env.get(f"{base}/version?startingTimestamp={_iso(stamps[1] + 1)}", env.token)
+    _error(too_late, 400, "INVALID_PARAMETER_VALUE")
+    assert "after the latest version" in too_late.json()["message"]
+    too_early = requests.post(
+        f"{env.server.endpoint}{base}/query",
+        json={"timestamp": _iso(stamps[0] - 1)},
+        headers={"Authorization": f"Bearer {env.token}"},
+        timeout=10,
+    )
+    _error(too_early, 400, "INVALID_PARAMETER_VALUE")
+    assert "before the first version" in too_early.json()["message"]
+
+
 def test_file_url_supports_range_and_head(env: Env) -> None:
     url = env.query_lines("billing_summary")[2]["file"]["url"]
     part = requests.get(url, headers={"Range": "bytes=0-3"}, timeout=10)
@@ -207,13 +238,13 @@ def test_file_urls_outside_the_table_are_refused(env: Env) -> None:
     payload, sig, _ext = url[len(files) :].split(".")
     _error(requests.get(f"{files}{payload}.{sig[:-2]}AA.parquet", timeout=10), 403, "PERMISSION_DENIED")
     _error(requests.get(f"{files}..%2F..%2F_sharing%2Frecipients.json", timeout=10), 404, "RESOURCE_DOES_NOT_EXIST")
-    # a correctly signed URL for a file the Delta log does not name is still refused
+    # a correctly signed URL for a file the table's version does not name is still refused
     for rel in ("../../../_sharing/recipients.json", "_delta_log/00000000000000000000.json"):
-        token, _exp = env.signer.sign("hub", SHARE, "billing_summary", rel)
+        token, _exp = env.signer.sign("hub", SHARE, "billing_summary", rel, 1)
         resp = requests.get(files + token, timeout=10)
         _error(resp, 404, "RESOURCE_DOES_NOT_EXIST")
         assert "token_hash" not in resp.text
-    token, _exp = env.signer.sign("hub", OTHER, "jobs_current", "x.parquet")
+    token, _exp = env.signer.sign("hub", OTHER, "jobs_current", "x.parquet", 0)
     _error(requests.get(files + token, timeout=10), 403, "PERMISSION_DENIED")
 
 
@@ -225,6 +256,16 @@ def test_masked_share_serves_hashed_personal_data(env: Env) -> None:
     assert all(v.startswith("masked:") for v in got["source_ip_address"])
     raw = delta_sharing.load_as_pandas(env.url("user_activity_summary"))
     assert raw["user_email"][0] == "ann@example.com"  # the unmasked share is unchanged
+    # nor do the files' statistics (their min/max values are the unmasked file's) leave with the listing
+    base = f"{env.server.endpoint}/shares/{MASKED}/schemas/{SCHEMA}/tables/user_activity_summary"
+    auth = {"Authorization": f"Bearer {env.token}"}
+    for resp in (
+        requests.post(f"{base}/query", json={}, headers=auth, timeout=10),
+        requests.get(f"{base}/changes?startingVersion=0", headers=auth, timeout=10),
+    ):
+        assert resp.status_code == 200 and '"url"' in resp.text
+        assert "ann@example.com" not in resp.text and "10.0.0.1" not in resp.text and '"stats"' not in resp.text
+    assert '"stats"' in requests.post(base.replace(MASKED, SHARE) + "/query", json={}, headers=auth, timeout=10).text
 
 
 def test_no_token_or_signed_url_in_logs(env: Env, caplog: pytest.LogCaptureFixture) -> None:
@@ -262,3 +303,73 @@ def test_removed_recipient_is_refused_at_once(env: Env) -> None:
     assert env.get("/shares", token).status_code == 200
     store.remove("temp")
     _error(env.get("/shares", token), 401, "UNAUTHENTICATED")
+
+
+# --- tables written by Delta Lake's Spark connector -------------------------------------------------------------
+SPARK_ROWS = "account_id string, record_id string, usage_date date, cost decimal(38,18)"
+
+
+@pytest.fixture(scope="module")
+def spark_env(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    """billing_summary: 11 Spark appends (a checkpoint at version 10), then a DELETE rewriting the first file;
+    clusters_current: deletion vectors on, then a DELETE that writes one."""
+    root = tmp_path_factory.mktemp("spark_provider")
+    billing = str(table_dir(root, "billing_summary"))
+    first = [("acc1", "r0", date(2026, 11, 1), Decimal("1.5")), ("acc1", "r1", date(2026, 11, 1), Decimal("2"))]
+    spark.createDataFrame(first, SPARK_ROWS).coalesce(1).write.format("delta").partitionBy("usage_date").save(billing)
+    for i in range(2, 12):  # versions 1 to 10
+        row = [("acc1", f"r{i}", date(2026, 11, 1 + i % 2), Decimal(i))]
+        spark.createDataFrame(row, SPARK_ROWS).write.format("delta").mode("append").save(billing)
+    spark.sql(f"DELETE FROM delta.`{billing}` WHERE record_id = 'r1'")  # version 11: r0 copied to a new file
+    clusters = str(table_dir(root, "clusters_current"))
+    rows = spark.createDataFrame([("c1", 1), ("c2", 2), ("c3", 3)], "cluster_id string, workers long").coalesce(1)
+    rows.write.format("delta").option("delta.enableDeletionVectors", "true").save(clusters)
+    spark.sql(f"DELETE FROM delta.`{clusters}` WHERE cluster_id = 'c2'")  # a deletion vector, the file kept
+    signer = FileSigner(root / "_sharing")
+    server = ServerThread(create_app(root, sharing_config(), RecipientStore(root), signer)).start()
+    _r, profile = RecipientStore(root).add("hub", [SHARE], server.endpoint)
+    yield Env(root, server, signer, profile, json.loads(profile.read_text())["bearerToken"], "")
+    server.stop()
+
+
+def test_spark_table_past_a_checkpoint_serves_each_version_and_its_files_stats(spark: Any, spark_env: Env) -> None:
+    log_dir = table_dir(spark_env.root, "billing_summary") / "_delta_log"
+    assert (log_dir / f"{10:020d}.checkpoint.parquet").is_file() and (log_dir / "_last_checkpoint").is_file()
+    assert (log_dir / f"{11:020d}.crc").is_file()
+    url = spark_env.url("billing_summary")
+    assert delta_sharing.get_table_version(url) == 11
+    got = delta_sharing.load_as_pandas(url)
+    want = spark.read.format("delta").load(str(table_dir(spark_env.root, "billing_summary"))).toPandas()
+    pd.testing.assert_frame_equal(sort(got[list(want.columns)], "record_id"), sort(want, "record_id"))
+    assert sorted(got["record_id"]) == sorted(["r0"] + [f"r{i}" for i in range(2, 12)])
+    before_checkpoint = delta_sharing.load_as_pandas(url, version=5)
+    assert sorted(before_checkpoint["record_id"]) == sorted(["r0", "r1"] + [f"r{i}" for i in range(2, 7)])
+    files = [line["file"] for line in spark_env.query_lines("billing_summary") if "file" in line]
+    assert len(files) == 11
+    assert {f["partitionValues"]["usage_date"] for f in files} == {"2026-11-01", "2026-11-02"}
+    assert sorted(json.loads(f["stats"])["numRecords"] for f in files) == [1] * 11
+
+
+def test_spark_table_changes_across_a_checkpoint_list_inserts_and_the_rewrite(spark_env: Env) -> None:
+    changes = delta_sharing.load_table_changes_as_pandas(spark_env.url("billing_summary"), starting_version=9)
+    rows = sorted(zip(changes["_commit_version"], changes["_change_type"], changes["record_id"], strict=True))
+    # the DELETE rewrote the file holding r0 and r1: both deleted, r0 inserted again (no change data files)
+    want = [(9, "insert", "r10"), (10, "insert", "r11"), (11, "delete", "r0"), (11, "delete", "r1")]
+    assert rows == [*want, (11, "insert", "r0")]
+    assert set(changes["usage_date"]) == {date(2026, 11, 1), date(2026, 11, 2)}
+
+
+def test_spark_table_with_deletion_vectors_is_refused_not_served_with_deleted_rows(spark_env: Env) -> None:
+    base = f"/shares/{SHARE}/schemas/{SCHEMA}/tables/clusters_current"
+    auth = {"Authorization": f"Bearer {spark_env.token}"}
+    endpoint = spark_env.server.endpoint
+    for resp in (
+        requests.post(f"{endpoint}{base}/query", json={}, headers=auth, timeout=10),
+        spark_env.get(f"{base}/metadata", spark_env.token),
+        spark_env.get(f"{base}/changes?startingVersion=0", spark_env.token),
+    ):
+        _error(resp, 400, "INVALID_PARAMETER_VALUE")
+        assert "deletion vectors" in resp.json()["message"]
+    # the version before the DELETE has no deletion vector: it is served
+    before_delete = [line["file"] for line in spark_env.query_lines("clusters_current", {"version": 0})[2:]]
+    assert [json.loads(f["stats"])["numRecords"] for f in before_delete] == [3]

@@ -1,9 +1,9 @@
 """Pre-signed, short-lived file URLs, and the lake's private keys.
 
-A file URL carries who may read which file of which table until when, signed with the lake's URL key
-(``DIR/_sharing/keys/file_urls.key``, 0600 in a 0700 folder): a recipient can fetch exactly the files a query
-listed for it, and nothing else, until the URL expires, from this endpoint process or the next one serving the
-same lake. A key is made on first use and never logged; deleting the key file revokes every URL issued.
+A file URL carries who may read which file of which table, listed at which table version, until when, signed with
+the lake's URL key (``DIR/_sharing/keys/file_urls.key``, 0600 in a 0700 folder): a recipient can fetch exactly the
+files a query listed for it, and nothing else, until the URL expires, from this endpoint process or the next one
+serving the same lake. A key is made on first use and never logged; deleting the key file revokes every URL issued.
 """
 
 from __future__ import annotations
@@ -30,12 +30,13 @@ KEY_BYTES = 32
 
 @dataclass(frozen=True)
 class FileGrant:
-    """What a signed URL allows: one recipient reading one data file of one shared table."""
+    """What a signed URL allows: one recipient reading one data file of one shared table, as listed at a version."""
 
     recipient: str
     share: str
     table: str
     path: str
+    version: int  # the table version whose snapshot or commit named the file
     expires_ms: int
 
 
@@ -93,10 +94,10 @@ class FileSigner:
             self._key = lake_key(self.key_file)
         return _b64(hmac.new(self._key, payload.encode("ascii"), hashlib.sha256).digest())
 
-    def sign(self, recipient: str, share: str, table: str, path: str) -> tuple[str, int]:
+    def sign(self, recipient: str, share: str, table: str, path: str, version: int) -> tuple[str, int]:
         """``(token, expiration epoch ms)``; the token is one URL path segment ending in ``.parquet``."""
         expires = int((time.time() + self.ttl_seconds) * 1000)
-        doc = {"r": recipient, "s": share, "t": table, "p": path, "e": expires}
+        doc = {"r": recipient, "s": share, "t": table, "p": path, "v": version, "e": expires}
         payload = _b64(json.dumps(doc, separators=(",", ":")).encode("utf-8"))
         return f"{payload}.{self._sig(payload)}.parquet", expires
 
@@ -107,7 +108,9 @@ class FileSigner:
         if len(parts) != 2 or not hmac.compare_digest(self._sig(parts[0]), parts[1]):
             raise _refused()
         doc = json.loads(_unb64(parts[0]))
-        grant = FileGrant(doc["r"], doc["s"], doc["t"], doc["p"], int(doc["e"]))
+        if "v" not in doc:  # signed by an endpoint before URLs named their version: no longer honoured
+            raise _refused()
+        grant = FileGrant(doc["r"], doc["s"], doc["t"], doc["p"], int(doc["v"]), int(doc["e"]))
         if grant.expires_ms < time.time() * 1000:
             raise _refused()
         return grant

@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+
+# Spark-free: the hub's rows come from the official delta-sharing Python client as Arrow, and a sync starts no JVM
 from deltalake import DeltaTable, Schema, write_deltalake
 from requests import HTTPError
 
@@ -36,7 +38,7 @@ from stm.errors import StmError
 from stm.sharing.hub_changes import CHANGE_TYPE, FeedMismatch, appended_rows, apply_changes
 from stm.sharing.hub_config import HubProvider
 from stm.sharing.hub_tables import ProviderData, consolidate, cross_account_dashboard, workspaces_costs
-from stm.store import delta_log
+from stm.store.local import is_delta_table
 
 log = logging.getLogger(__name__)
 STATE_FILE = Path("_hub") / "state.json"
@@ -173,7 +175,7 @@ class Hub:
 
     @staticmethod
     def read(path: Path) -> pa.Table | None:
-        if not delta_log.is_delta_table(path):
+        if not is_delta_table(path):
             return None
         # single-threaded: a delta-rs process reading parquet on pyarrow's pool may abort at exit
         return DeltaTable(str(path)).to_pyarrow_dataset().to_table(use_threads=False)
@@ -218,13 +220,13 @@ class Hub:
         path = self.source_path(name, table)
         last = seen.get(table)
         version = reader.version(p.share, schema, table)
-        if last is not None and version == last["version"] and delta_log.is_delta_table(path):
+        if last is not None and version == last["version"] and is_delta_table(path):
             synced_at = datetime.fromisoformat(last["synced_at"])
             return TableStatus(name, table, version, last.get("rows"), synced_at, "unchanged")
         meta = reader.metadata(p.share, schema, table)
         version, schema_string = meta.version, meta.schema_string
         digest = hashlib.sha256(schema_string.encode("utf-8")).hexdigest()[:32]
-        why_not = _no_feed(p, last, version, digest) if delta_log.is_delta_table(path) else "no copy yet"
+        why_not = _no_feed(p, last, version, digest) if is_delta_table(path) else "no copy yet"
         if why_not is None and last is not None:
             start = last["version"] + 1
             try:
@@ -270,7 +272,7 @@ class Hub:
         """Apply a changes feed to the copy at ``path`` in one commit; returns the copy's rows and the rows changed.
 
         A feed that only adds rows is appended without reading the copy."""
-        if not delta_log.is_delta_table(path):
+        if not is_delta_table(path):
             raise FeedMismatch("the hub's copy of the table is gone")
         appended = appended_rows(changes)
         if appended is not None:
@@ -300,7 +302,7 @@ class Hub:
         out_schema = self.hub.schema
         for table, spec in specs.items():
             target = self.path(out_schema, f"all_{table}")
-            if table not in changed and (delta_log.is_delta_table(target) or not force):
+            if table not in changed and (is_delta_table(target) or not force):
                 continue
             sources = self.sources(table)
             if sources:

@@ -1,25 +1,26 @@
-"""The shared tables of a provider lake, read from their Delta logs (no engine): versions, snapshots, commits.
+"""The shared tables of a provider lake: which exist, where they are, and which data files a URL may fetch.
 
 A share declared in ``conf/shares.yml`` exposes ``<output.catalog>.<output.schema>.<table>`` as
-``<share>.<output.schema>.<table>``; a declared table that does not exist yet is not listed.
+``<share>.<output.schema>.<table>``; a declared table that does not exist yet is not listed. Each table is read
+with delta-rs (``shared_table.py``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
-from urllib.parse import unquote
 
 from stm.config import Config
 from stm.errors import StmError
 from stm.names import check_identifier
-from stm.sharing.protocol import LogCommit, LogFile, ProtocolError, bad_request, not_found, parse_commit
+from stm.sharing.protocol import ProtocolError, bad_request, not_found
+from stm.sharing.shared_table import SharedTable, commit_file_names
 from stm.specs import ShareSpec
-from stm.store import delta_log
+from stm.store.local import is_delta_table
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+VERSIONS_KEPT = 256  # (table, version) file lists kept for checking file URLs
 
 
 def _valid(name: str, what: str) -> str:
@@ -38,7 +39,7 @@ def parse_timestamp(value: str, what: str) -> int:
         raise bad_request(f"{what} must be an ISO 8601 timestamp such as 2026-11-01T00:00:00Z") from None
     if ts.tzinfo is None:
         raise bad_request(f"{what} must name its time zone, e.g. 2026-11-01T00:00:00Z")
-    return int(ts.timestamp() * 1000)
+    return (ts - EPOCH) // timedelta(milliseconds=1)  # exact: a float product can land a millisecond early
 
 
 class SharedLake:
@@ -48,7 +49,8 @@ class SharedLake:
         self.root = Path(lake_root).resolve()
         self.cfg = cfg
         self.schema = cfg.output.schema
-        self._referenced: dict[Path, tuple[int, frozenset[str]]] = {}
+        self._commit_names: dict[tuple[Path, int], frozenset[str]] = {}
+        self._snapshot_names: dict[tuple[Path, int], frozenset[str]] = {}
 
     def share(self, name: str) -> ShareSpec:
         spec = self.cfg.shares.get(_valid(name, "share name"))
@@ -61,7 +63,7 @@ class SharedLake:
 
     def tables(self, share: str) -> list[str]:
         """Declared tables of ``share`` that exist, in declaration order."""
-        return [t for t in self.share(share).tables if delta_log.is_delta_table(self._table_dir(t))]
+        return [t for t in self.share(share).tables if is_delta_table(self._table_dir(t))]
 
     def check_schema(self, share: str, schema: str) -> None:
         self.share(share)
@@ -72,93 +74,40 @@ class SharedLake:
         self.check_schema(share, schema)
         name = _valid(table, "table name")
         path = self._table_dir(name)
-        if name not in self.share(share).tables or not delta_log.is_delta_table(path):
+        if name not in self.share(share).tables or not is_delta_table(path):
             raise not_found(f"table {share}.{schema}.{name} not found")
         return path
 
-    # --- versions -------------------------------------------------------------------------------------------
-    @staticmethod
-    def latest_version(path: Path) -> int:
-        return delta_log.latest_version(path)
+    def open(self, path: Path) -> SharedTable:
+        """The table at ``path`` (from ``table_path``) at its latest version."""
+        return SharedTable(path)
+
+    # --- files ----------------------------------------------------------------------------------------------
+    def serves(self, path: Path, version: int, name: str) -> bool:
+        """Whether version ``version`` of the table names data file ``name`` (decoded, relative): added, removed or
+        written as change data by that commit, or live in that snapshot. A URL listed at a version may fetch only
+        these; each answer is kept, as a version never changes."""
+        if name in self._named(self._commit_names, path, version, commit_file_names):
+            return True
+        return name in self._named(self._snapshot_names, path, version, _snapshot_file_names)
 
     @staticmethod
-    def earliest_version(path: Path) -> int:
-        names = os.listdir(path / delta_log.LOG_DIR)
-        return min(int(n[:20]) for n in names if n.endswith(".json") and len(n) == 25 and n[:20].isdigit())
-
-    def check_version(self, path: Path, version: int, what: str) -> int:
-        latest = self.latest_version(path)
-        if version < 0 or version > latest:
-            raise bad_request(f"{what} {version} does not exist: the latest version is {latest}")
-        return version
-
-    def version_at(self, path: Path, timestamp_ms: int) -> int:
-        """The latest version committed at or before ``timestamp_ms``."""
-        found = -1
-        for v in range(self.earliest_version(path), self.latest_version(path) + 1):
-            if self._commit(path, v).timestamp_ms <= timestamp_ms:
-                found = v
-        if found < 0:
-            raise bad_request("the timestamp is before the first version of the table")
-        return found
-
-    def version_from(self, path: Path, timestamp_ms: int) -> int:
-        """The first version committed at or after ``timestamp_ms``."""
-        latest = self.latest_version(path)
-        for v in range(self.earliest_version(path), latest + 1):
-            if self._commit(path, v).timestamp_ms >= timestamp_ms:
-                return v
-        raise bad_request(f"the timestamp is after the latest version of the table ({latest})")
-
-    # --- log ------------------------------------------------------------------------------------------------
-    @staticmethod
-    def _actions(path: Path, version: int) -> tuple[list[dict[str, Any]], int]:
-        file = path / delta_log.LOG_DIR / f"{version:020d}.json"
-        try:
-            text = file.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise bad_request(f"version {version} is no longer in the table history") from None
-        actions = [json.loads(line) for line in text.splitlines() if line.strip()]
-        return actions, int(file.stat().st_mtime * 1000)
-
-    def _commit(self, path: Path, version: int) -> LogCommit:
-        actions, mtime = self._actions(path, version)
-        return parse_commit(version, actions, mtime)
-
-    def commits(self, path: Path, start: int, end: int) -> list[LogCommit]:
-        out = []
-        for v in range(start, end + 1):
-            c = self._commit(path, v)
-            out.append(LogCommit(c.version, c.timestamp_ms, _unquoted(c.adds), _unquoted(c.removes), _unquoted(c.cdc)))
-        return out
-
-    def snapshot(self, path: Path, version: int) -> tuple[list[LogFile], dict[str, Any]]:
-        """Live files at ``version`` (paths relative to the table, decoded) and the table's ``metaData``."""
-        try:
-            files, meta = delta_log.snapshot(path, version)
-        except StmError as exc:
-            raise bad_request(f"version {version} cannot be read: {exc.__class__.__name__}") from None
-        live = [
-            LogFile(os.path.relpath(f.path, path), f.size, dict(f.partition_values), None, f.version) for f in files
-        ]
-        return live, meta
-
-    def referenced(self, path: Path) -> frozenset[str]:
-        """Every data file any retained commit of the table names (decoded, relative): the only files served."""
-        latest = self.latest_version(path)
-        cached = self._referenced.get(path)
-        if cached and cached[0] == latest:
-            return cached[1]
-        names: set[str] = set()
-        with contextlib.suppress(ProtocolError):  # a log cleaned up without a checkpoint: commits still count
-            names.update(f.path for f in self.snapshot(path, latest)[0])
-        for v in range(self.earliest_version(path), latest + 1):
-            c = self._commit(path, v)
-            names.update(unquote(f.path) for f in c.adds + c.removes + c.cdc)
-        result = frozenset(names)
-        self._referenced[path] = (latest, result)
-        return result
+    def _named(
+        cache: dict[tuple[Path, int], frozenset[str]],
+        path: Path,
+        version: int,
+        read: Callable[[Path, int], frozenset[str]],
+    ) -> frozenset[str]:
+        key = (path, version)
+        if key not in cache:
+            try:
+                cache[key] = read(path, version)
+            except ProtocolError:  # a version gone from the history, or one this endpoint refuses: names nothing
+                return frozenset()
+            if len(cache) > VERSIONS_KEPT:
+                del cache[next(iter(cache))]
+        return cache[key]
 
 
-def _unquoted(files: list[LogFile]) -> list[LogFile]:
-    return [LogFile(unquote(f.path), f.size, f.partition_values, f.stats, f.version, f.timestamp_ms) for f in files]
+def _snapshot_file_names(path: Path, version: int) -> frozenset[str]:
+    return frozenset(f.path for f in SharedTable(path).snapshot(version)[0])

@@ -3,8 +3,8 @@
 Every protocol route needs ``Authorization: Bearer <token>`` of a recipient, and a recipient sees only the shares
 granted to it: another share answers exactly like one that does not exist. Data files are served only through
 the pre-signed URLs a query returned (``files.FileSigner``, signed with the lake's key, so they outlive a restart
-until they expire), with HTTP Range support, and only when the Delta log of that table names them. Errors are
-protocol bodies ``{"errorCode", "message"}``; nothing logs a token.
+until they expire), with HTTP Range support, and only when the version of the table they were listed at names them.
+Errors are protocol bodies ``{"errorCode", "message"}``; nothing logs a token.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from stm.sharing.protocol import (
     not_found,
 )
 from stm.sharing.recipients import SHARING_DIR, Recipient, RecipientStore
+from stm.sharing.shared_table import SharedTable
 
 log = logging.getLogger(__name__)
 PREFIX = "/delta-sharing"
@@ -76,10 +77,10 @@ class SharingService:
             raise not_found(f"share {share} not found")
         return recipient, share
 
-    def table(self, request: Request) -> tuple[Recipient, str, str, Path]:
+    def table(self, request: Request) -> tuple[Recipient, str, str, SharedTable]:
         recipient, share = self.granted_share(request)
         p = request.path_params
-        return recipient, share, p["table"], self.lake.table_path(share, p["schema"], p["table"])
+        return recipient, share, p["table"], self.lake.open(self.lake.table_path(share, p["schema"], p["table"]))
 
     def require_history(self, share: str, table: str, what: str) -> None:
         """Version reads and the changes feed need the table shared WITH HISTORY."""
@@ -132,35 +133,35 @@ class SharingService:
 
     # --- table ----------------------------------------------------------------------------------------------
     async def table_version(self, request: Request) -> Response:
-        _r, _s, _t, path = self.table(request)
+        _r, _s, _t, t = self.table(request)
         since = request.query_params.get("startingTimestamp")
-        if since is not None:
-            version = self.lake.version_from(path, parse_timestamp(since, "startingTimestamp"))
-        else:
-            version = self.lake.latest_version(path)
+        version = t.latest if since is None else t.version_from(parse_timestamp(since, "startingTimestamp"))
         return Response(status_code=200, headers={VERSION_HEADER: str(version)})
 
     async def table_metadata(self, request: Request) -> Response:
-        _r, _s, _t, path = self.table(request)
-        version = self.lake.latest_version(path)
-        files, meta = self.lake.snapshot(path, version)
-        lines = [PROTOCOL_ACTION, metadata_action(meta, version, size=sum(f.size for f in files), files=len(files))]
-        return Response(ndjson(lines), media_type=NDJSON, headers={VERSION_HEADER: str(version)})
+        _r, _s, _t, t = self.table(request)
+        files, meta = t.snapshot(t.latest)
+        lines = [PROTOCOL_ACTION, metadata_action(meta, t.latest, size=sum(f.size for f in files), files=len(files))]
+        return Response(ndjson(lines), media_type=NDJSON, headers={VERSION_HEADER: str(t.latest)})
 
-    def _url_for(self, request: Request, recipient: Recipient, share: str, table: str, path: Path) -> UrlFor:
+    def _url_for(
+        self, request: Request, recipient: Recipient, share: str, table: str, path: Path, listed_at: int
+    ) -> UrlFor:
+        """Signs URLs for files listed at version ``listed_at`` (a change action: at the version of its commit)."""
         base = f"{request.url.scheme}://{request.url.netloc}{PREFIX}/files/"
         masking = self.lake.share(share).mask_personal_data
 
         def url_for(f: LogFile) -> tuple[str, int, int]:
             # a masked file is made now, so the size listed is the size served
             size = self.masker.masked_file(path / f.path).stat().st_size if masking else f.size
-            token, expires = self.signer.sign(recipient.name, share, table, f.path)
+            version = listed_at if f.version is None else f.version
+            token, expires = self.signer.sign(recipient.name, share, table, f.path, version)
             return base + token, expires, size
 
         return url_for
 
     async def query(self, request: Request) -> Response:
-        recipient, share, table, path = self.table(request)
+        recipient, share, table, t = self.table(request)
         body = await read_json_body(request)
         if body.get("startingVersion") is not None or body.get("endingVersion") is not None:
             raise bad_request("startingVersion/endingVersion queries are not supported: use the changes endpoint")
@@ -171,38 +172,38 @@ class SharingService:
         if body.get("version") is not None:
             if not isinstance(body["version"], int) or isinstance(body["version"], bool):
                 raise bad_request("version must be an integer")
-            version = self.lake.check_version(path, body["version"], "version")
+            version = t.check_version(body["version"], "version")
         elif body.get("timestamp") is not None:
-            version = self.lake.version_at(path, parse_timestamp(str(body["timestamp"]), "timestamp"))
+            version = t.version_at(parse_timestamp(str(body["timestamp"]), "timestamp"))
         else:
-            version = self.lake.latest_version(path)
-        files, meta = self.lake.snapshot(path, version)
-        actions = file_actions(files, self._url_for(request, recipient, share, table, path))
+            version = t.latest
+        files, meta = t.snapshot(version)
+        url_for = self._url_for(request, recipient, share, table, t.path, version)
+        actions = file_actions(files, url_for, stats=not self.lake.share(share).mask_personal_data)
         lines = [PROTOCOL_ACTION, metadata_action(meta, version), *actions]
         return Response(ndjson(lines), media_type=NDJSON, headers={VERSION_HEADER: str(version)})
 
     async def changes(self, request: Request) -> Response:
-        recipient, share, table, path = self.table(request)
+        recipient, share, table, t = self.table(request)
         self.require_history(share, table, "the changes feed")
         q = request.query_params
-        start = self._version_param(path, q.get("startingVersion"), q.get("startingTimestamp"), "starting", True)
-        latest = self.lake.latest_version(path)
-        end = self._version_param(path, q.get("endingVersion"), q.get("endingTimestamp"), "ending", False)
-        end = latest if end is None else min(end, latest)
+        start = self._version_param(t, q.get("startingVersion"), q.get("startingTimestamp"), "starting", True)
+        end = self._version_param(t, q.get("endingVersion"), q.get("endingTimestamp"), "ending", False)
+        end = t.latest if end is None else min(end, t.latest)
         if start is None:
             raise bad_request("startingVersion or startingTimestamp is required")
         if start > end:
             raise bad_request(f"startingVersion {start} is after endingVersion {end}")
-        if start < self.lake.earliest_version(path):
-            raise bad_request(f"version {start} is no longer in the table history")
-        commits = self.lake.commits(path, start, end)
-        _files, meta = self.lake.snapshot(path, end)
-        actions = change_actions(commits, self._url_for(request, recipient, share, table, path))
+        commits = t.commits(start, end)  # refuses a version no longer in the history
+        meta = t.metadata(end)
+        url_for = self._url_for(request, recipient, share, table, t.path, end)
+        actions = change_actions(commits, url_for, stats=not self.lake.share(share).mask_personal_data)
         lines = [PROTOCOL_ACTION, metadata_action(meta, end), *actions]
         return Response(ndjson(lines), media_type=NDJSON, headers={VERSION_HEADER: str(start)})
 
+    @staticmethod
     def _version_param(
-        self, path: Path, version: str | None, timestamp: str | None, what: str, starting: bool
+        t: SharedTable, version: str | None, timestamp: str | None, what: str, starting: bool
     ) -> int | None:
         if version is not None and timestamp is not None:
             raise bad_request(f"give {what}Version or {what}Timestamp, not both")
@@ -212,7 +213,7 @@ class SharingService:
             return int(version)
         if timestamp is not None:
             ms = parse_timestamp(timestamp, f"{what}Timestamp")
-            return self.lake.version_from(path, ms) if starting else self.lake.version_at(path, ms)
+            return t.version_from(ms) if starting else t.version_at(ms)
         return None
 
     # --- files ----------------------------------------------------------------------------------------------
@@ -228,7 +229,8 @@ class SharingService:
         except ProtocolError:
             raise refused from None
         target = (path / grant.path).resolve()
-        if grant.path not in self.lake.referenced(path) or not target.is_relative_to(path) or not target.is_file():
+        inside = target.is_relative_to(path) and target.is_file()
+        if not inside or not self.lake.serves(path, grant.version, grant.path):
             raise not_found("the file is not part of the table")
         if self.lake.share(grant.share).mask_personal_data:
             target = self.masker.masked_file(target)
