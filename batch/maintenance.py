@@ -39,7 +39,7 @@ def _each_table(ctx: BatchContext, verb: str, tables: list[str], action: Callabl
     for table in tables:
         try:
             details.append(f"{table}: {action(table)}")
-        except Exception as exc:  # a Spark or delta-rs failure on one table: report it, maintain the others
+        except Exception as exc:  # a Spark or Delta failure on one table: report it, maintain the others
             failed.append(f"{table}: {str(exc).splitlines()[0][:200]}")
             log.error("%s %s failed: %s", verb, table, exc)
     log.info("%s: %s", verb, "; ".join(details))

@@ -92,7 +92,7 @@ def run_jobs(ctx: BatchContext, jobs: list[BatchJob]) -> dict[str, JobResult]:
             raise
         except StmError as exc:
             result = JobResult(status="failed", detail=str(exc).splitlines()[0][:300])
-        except Exception as exc:  # a Spark or delta-rs failure: record it, keep running the other jobs
+        except Exception as exc:  # a Spark or Delta failure: record it, keep running the other jobs
             log.exception("batch job %s failed", batch_job.name)
             result = JobResult(status="failed", detail=f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
         result.seconds = time.monotonic() - started

@@ -207,6 +207,7 @@ def hub_config(cfg: Config, root: Path, servers: dict[str, ServerThread], worksp
 
 def hub_cost_summary(hub_root: Path, cfg: Config, companies: dict[str, str]) -> str:
     """Consolidated list and net cost per account and workspace, each billing record counted once."""
+    # Spark-free reader: the hub's tables are written by the Spark-free hub sync
     from deltalake import DeltaTable
 
     path = hub_root / cfg.hub.catalog / cfg.hub.schema / "all_workspaces_costs"

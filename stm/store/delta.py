@@ -35,6 +35,11 @@ TXN_APP_ID = "spark.databricks.delta.write.txnAppId"
 TXN_VERSION = "spark.databricks.delta.write.txnVersion"
 TXN_AUTO_RESET = "spark.databricks.delta.write.txnVersion.autoReset.enabled"
 RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
+# Properties of every table this store creates: the change data feed (what a table's readers downstream and its
+# share WITH HISTORY read its updates from) and auto compaction (micro-batches add small files; Delta compacts them
+# after a write once enough gather, so a MERGE's scan of the target does not grow with the number of batches).
+MAINTENANCE_OPERATIONS = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END"})
+TABLE_PROPERTIES = {"delta.enableChangeDataFeed": "true", "delta.autoOptimize.autoCompact": "true"}
 
 
 def replace_where(column: str, values: Sequence[object]) -> str:
@@ -49,6 +54,7 @@ class TableStore(ABC):
     def __init__(self, spark: SparkSession) -> None:
         self.spark = spark
         self._guard = WriteGuard()
+        self._partitions: dict[str, list[str]] = {}  # a table's partition columns never change once created
 
     def bound(self, spark: SparkSession) -> TableStore:
         """This store working on ``spark`` (a micro-batch's own session), with a guard of its own."""
@@ -117,8 +123,10 @@ class TableStore(ABC):
         return int(self.history(name, 1)[0]["version"])
 
     def partition_columns(self, name: str) -> list[str]:
-        row = self.delta_table(name).detail().select("partitionColumns").first()
-        return list(row[0]) if row is not None else []
+        if name not in self._partitions:
+            row = self.delta_table(name).detail().select("partitionColumns").first()
+            self._partitions[name] = list(row[0]) if row is not None else []
+        return self._partitions[name]
 
     # -- writes -------------------------------------------------------------------------------------------------
     @contextmanager
@@ -153,9 +161,15 @@ class TableStore(ABC):
             self._save(writer, name)
 
     def _committed(self, name: str, before: int | None) -> dict[str, Any] | None:
-        """The commit a write just made, or None when it made none (its app transaction was already there)."""
-        latest = self.history(name, 1)[0]
-        return None if before is not None and int(latest["version"]) == before else latest
+        """The commit a write just made, or None when it made none (its app transaction was already there).
+
+        Auto compaction may have committed right after it: maintenance commits are passed over."""
+        for commit in self.history(name, 4):
+            if before is not None and int(commit["version"]) <= before:
+                return None
+            if commit["operation"] not in MAINTENANCE_OPERATIONS:
+                return commit
+        return None
 
     def merge(
         self,
@@ -178,7 +192,7 @@ class TableStore(ABC):
 
         before = self.version(name)
         if before is None:
-            self._write(name, df, "append", txn, {"mergeSchema": "true"}, partition_by)
+            self._write(name, df, "append", txn, {"mergeSchema": "true", **TABLE_PROPERTIES}, partition_by)
             return _write_result(self._committed(name, None), "numOutputRows")
         condition = F.lit(True)
         for key in keys:
@@ -224,8 +238,9 @@ class TableStore(ABC):
             options = {"replaceWhere": replace_where(column, values), "mergeSchema": "true"}
             partition = None
         else:
-            options = {"overwriteSchema": "true"}
+            options = {"overwriteSchema": "true", **({} if exists else TABLE_PROPERTIES)}
             partition = column
+        self._partitions.pop(name, None)  # a whole overwrite may lay the table out anew
         self._write(name, df, "overwrite", txn, options, partition)
         commit = self._committed(name, before)
         return 0 if commit is None else _write_result(commit, "numOutputRows").inserted

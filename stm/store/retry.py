@@ -16,11 +16,10 @@ from stm.errors import JobFailed
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-# delta-rs raises CommitFailedError; Delta on Databricks raises the Concurrent*/*ChangedException family
-# (error classes DELTA_CONCURRENT_*, DELTA_METADATA_CHANGED, DELTA_PROTOCOL_CHANGED).
+# Delta raises the Concurrent*/*ChangedException family (error classes DELTA_CONCURRENT_*, DELTA_METADATA_CHANGED,
+# DELTA_PROTOCOL_CHANGED); through PySpark they arrive as captured errors whose text names them.
 CONFLICT_TYPES = frozenset(
     {
-        "CommitFailedError",
         "ConcurrentModificationException",
         "ConcurrentAppendException",
         "ConcurrentDeleteReadException",
