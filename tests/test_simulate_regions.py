@@ -5,17 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from deltalake import DeltaTable
 
 from stm.errors import UsageError
 from stm.simulate.regions import provider_view, simulated_workspaces
 from stm.simulate.simulator import simulate
+from tests.test_simulate_support import read
 
 
 def _ids(lake: Path, table: str, column: str) -> set[str]:
-    schema, name = table.split(".")
-    data = DeltaTable(str(lake / "system" / schema / name)).to_pyarrow_dataset().to_table(columns=[column])
-    return set(data.column(column).to_pylist())
+    return set(read(lake, table).column(column).to_pylist())
 
 
 def test_provider_view_keeps_account_wide_billing_and_its_regions_workspaces(tmp_path):

@@ -89,6 +89,7 @@ def test_simulate_without_lake_root_exits_2(monkeypatch: pytest.MonkeyPatch) -> 
 def test_simulate_cli_in_subprocess_exits_cleanly(tmp_path: Path) -> None:
     code = "import sys; from stm.cli import main; sys.exit(main(sys.argv[1:]))"
     args = ["simulate", "--lake-root", str(tmp_path), "--days", "1", "--accounts", "1", "--workspaces", "1"]
-    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
+    # the run starts local Spark for its deletion-vector commit: allow for a JVM on a busy machine
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "system.billing.usage" in done.stdout

@@ -17,7 +17,8 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
         help="write a simulated system catalog under --lake-root (or add days to it with --append)",
         description="Write DIR/system/<schema>/<table> Delta tables with the exact Databricks schemas: accounts x "
         "workspaces x days of usage, jobs, clusters, warehouses, queries, audit, serving and MLflow, with "
-        "billing corrections, duplicate deliveries, SCD2 changes, in-place updates, deletes and OPTIMIZE commits.",
+        "billing corrections, duplicate deliveries, SCD2 changes, in-place updates, deletes, deletion vectors and "
+        "OPTIMIZE commits. Local Spark starts once per run, for the deletion-vector commit.",
     )
     p.add_argument("--accounts", type=int, default=None, help="accounts to simulate (default 1; 1-50)")
     p.add_argument("--workspaces", type=int, default=None, help="workspaces per account (default 1; 1-50)")
@@ -39,10 +40,13 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Simulate and print the rows written per table."""
+    from stm.config import load_config
     from stm.simulate.simulator import simulate
+    from stm.spark import local_session
 
     if args.lake_root is None:
         raise UsageError("simulate: --lake-root (or STM_LAKE_ROOT) is required")
+    cfg = load_config(args.config)
     rows = simulate(
         args.lake_root,
         accounts=args.accounts,
@@ -54,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         billing_rows_per_day=args.billing_rows_per_day,
         audit_events_per_day=args.audit_events_per_day,
         days_per_commit=args.days_per_commit,
+        session=lambda: local_session(cfg, "stm-simulate"),
     )
     width = max(len(t) for t in rows)
     print(f"simulated system catalog at {args.lake_root / 'system'}")

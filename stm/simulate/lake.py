@@ -1,7 +1,10 @@
 """Writes the simulated system catalog: Delta tables at ``DIR/system/<schema>/<table>`` and the state file.
 
 Every write is its own Delta commit, so the log shows what a stream would see: appends, change commits (UPDATE,
-DELETE, MERGE) and OPTIMIZE. Nothing here reads table data back (see local_engine.md gotcha #4).
+DELETE, MERGE), OPTIMIZE and deletion vectors. delta-rs makes every commit it can (fast, no JVM); delta-rs 1.6 does
+not write deletion vectors, so the DELETEs that must write them go through Delta Lake's own Spark connector, in a
+session started on first use and kept for the run. delta-rs reads, appends to, rewrites and compacts such tables
+correctly (it applies their deletion vectors). Nothing here reads table data back (see local_engine.md gotcha #4).
 """
 
 from __future__ import annotations
@@ -9,18 +12,36 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 
 from stm.errors import UsageError
 
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
 log = logging.getLogger(__name__)
 STATE_FILE = "_simulation.json"
 STATE_FORMAT = 1
+ENABLE_DELETION_VECTORS = "delta.enableDeletionVectors"
+# Streamed tables created with deletion vectors on, so a DELETE through Spark marks rows instead of rewriting files.
+# delta-rs creates them at protocol (3, 7) with the deletionVectors feature (it also lists variantType, which Spark
+# reads); turning them on in Spark instead would cost a second Spark commit per new lake.
+DELETION_VECTOR_TABLES = frozenset({"access.audit"})
+SessionFactory = Callable[[], "SparkSession"]
+
+
+def local_spark() -> SparkSession:
+    """A local session on the packaged configuration (``getOrCreate``: joins the process's session if one runs)."""
+    from stm.config import load_config
+    from stm.spark import local_session
+
+    return local_session(load_config(), "stm-simulate")
 
 
 @dataclass
@@ -40,9 +61,17 @@ class SimulationState:
 class Lake:
     """The ``system`` catalog of one local lake, and the row counts written through it."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, session: SessionFactory | None = None) -> None:
         self.system = root / "system"
         self.rows: Counter[str] = Counter()
+        self._session = session or local_spark
+        self._spark: SparkSession | None = None
+
+    def spark(self) -> SparkSession:
+        """The Spark session for the commits delta-rs cannot write, started on first use and reused after."""
+        if self._spark is None:
+            self._spark = self._session()
+        return self._spark
 
     def path(self, table: str) -> Path:
         schema, name = table.split(".")
@@ -56,8 +85,13 @@ class Lake:
         path = self.path(table)
         if data.num_rows == 0 and (path / "_delta_log").exists():
             return
+        config = None
+        if table in DELETION_VECTOR_TABLES and not (path / "_delta_log").exists():
+            config = {ENABLE_DELETION_VECTORS: "true"}
         path.mkdir(parents=True, exist_ok=True)
-        write_deltalake(str(path), data, mode="append", schema_mode="merge" if merge_schema else None)
+        write_deltalake(
+            str(path), data, mode="append", schema_mode="merge" if merge_schema else None, configuration=config
+        )
         self.rows[table] += data.num_rows
         log.info("%s: appended %d rows", table, data.num_rows)
 
@@ -69,6 +103,24 @@ class Lake:
     def delete(self, table: str, predicate: str) -> None:
         metrics = DeltaTable(str(self.path(table))).delete(predicate)
         log.info("%s: deleted %s rows where %s", table, metrics.get("num_deleted_rows"), predicate)
+
+    def delete_with_deletion_vectors(self, table: str, predicate: str) -> None:
+        """A DELETE commit that marks the rows in deletion vectors instead of rewriting their files (Delta's DELETE
+        once deletion vectors are on); on a table made without them (a lake simulated before they were) it turns
+        them on first (a SET TBLPROPERTIES commit)."""
+        from delta.tables import DeltaTable as SparkDeltaTable
+
+        path = str(self.path(table))
+        if DeltaTable(path).metadata().configuration.get(ENABLE_DELETION_VECTORS) != "true":
+            quoted = path.replace("`", "``")
+            self.spark().sql(f"ALTER TABLE delta.`{quoted}` SET TBLPROPERTIES ('{ENABLE_DELETION_VECTORS}' = 'true')")
+            log.info("%s: deletion vectors enabled", table)
+        SparkDeltaTable.forPath(self.spark(), path).delete(predicate)
+        metrics = DeltaTable(path).history(1)[0].get("operationMetrics", {})
+        log.info(
+            "%s: deleted %s rows where %s (%s deletion vectors written)",
+            table, metrics.get("numDeletedRows"), predicate, metrics.get("numDeletionVectorsAdded"),
+        )  # fmt: skip
 
     def upsert(self, table: str, data: pa.Table, keys: tuple[str, ...]) -> None:
         """A MERGE commit: rows with the same key are replaced, new ones inserted."""

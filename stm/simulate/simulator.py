@@ -2,8 +2,9 @@
 
 Per run: dimension snapshots first (new lake only), then one group of commits per few days (appends of every fact
 table, SCD2 versions, MERGEs of the ``*_latest`` tables), corrections and duplicate deliveries of each group in the
-next group's commit, a price change and a workspace status UPDATE mid-period, a retention DELETE on audit, and
-OPTIMIZE on billing.usage and access.audit at the end.
+next group's commit, a price change and a workspace status UPDATE mid-period, OPTIMIZE on billing.usage and
+access.audit, and last a retention DELETE on access.audit written as deletion vectors (through Spark, the one commit
+per run delta-rs cannot write), so the table ends each run with live deletion vectors for a fresh stream to apply.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pyarrow.compute as pc
 from stm.errors import UsageError
 from stm.simulate import access, billing, compute, lakeflow, mlflow, query, serving, skus
 from stm.simulate.arrays import US_PER_DAY
-from stm.simulate.lake import Lake, SimulationState
+from stm.simulate.lake import Lake, SessionFactory, SimulationState
 from stm.simulate.schemas import SYSTEM_TABLES
 from stm.simulate.world import World, build_world
 
@@ -83,14 +84,17 @@ def simulate(
     billing_rows_per_day: int | None = None,
     audit_events_per_day: int | None = None,
     days_per_commit: int | None = None,
+    session: SessionFactory | None = None,
 ) -> dict[str, int]:
     """Write ``days`` days of system tables under ``lake_root/system``; returns the rows appended per table.
 
     Without ``append`` the lake's ``system`` directory must be empty; with it, the shape and seed come from the
-    state file (passing different ones is an error) and the days follow the last simulated one.
+    state file (passing different ones is an error) and the days follow the last simulated one. ``session`` gives
+    the Spark session for the deletion-vector commit, called once per run when that commit is written (default: a
+    local session on the packaged configuration, or the one already running in this process).
     """
     _check("days", days)
-    lake = Lake(lake_root)
+    lake = Lake(lake_root, session)
     if append:
         state = lake.read_state()
         for option, given, stored in (
@@ -141,10 +145,11 @@ def simulate(
             _price_change(lake, world, run_number, _day_us(change_day))
             _workspace_update(lake, world, run_number)
     _flush(lake, pending)
-    retention_day = dt.date.fromisoformat(state.origin_date) + dt.timedelta(days=run_number)
-    lake.delete("access.audit", f"event_date = '{retention_day.isoformat()}' AND service_name = 'notebook'")
     for table in ("billing.usage", "access.audit"):
         lake.optimize(table)
+    retention_day = dt.date.fromisoformat(state.origin_date) + dt.timedelta(days=run_number)
+    retention = f"event_date = '{retention_day.isoformat()}' AND service_name = 'notebook'"
+    lake.delete_with_deletion_vectors("access.audit", retention)
     state.end_date = (day_list[-1] + dt.timedelta(days=1)).isoformat()
     state.volume = asdict(volume)
     state.runs.append(
