@@ -56,7 +56,7 @@ def optimize_tables(ctx: BatchContext, backoff: Backoff = DEFAULT_BACKOFF) -> Jo
         zorder = list(spec.optimize.zorder_by) if spec else []
         name = ctx.cfg.output_name(table)
         metrics = retry_on_conflict(f"optimize {name}", functools.partial(ctx.store.optimize, name, zorder), backoff)
-        removed = metrics.get("numFilesRemoved", metrics.get("num_removed_files", "?"))
+        removed = metrics.get("numFilesRemoved", "?")
         return f"{'z-order ' + ','.join(zorder) if zorder else 'compact'}, files removed {removed}"
 
     return _each_table(ctx, "optimize", maintenance_tables(ctx.cfg, ctx.store), optimize)
