@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timezone
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +136,20 @@ def test_checkpoint_reset_resumes_from_version_without_duplicates(spark, lake):
     stats = _runner(spark, lake).run([APP])[APP.name]
     assert stats.rows_in == 2  # versions 1 and 2 re-read: "b" again and "c"
     assert stats.rows_written == 1  # "b" was already there: matched, not duplicated
+    assert _target_ids(spark, lake) == ["a", "b", "c"]
+
+
+def test_checkpoint_reset_resumes_from_timestamp_without_duplicates(spark, lake):
+    append(_src(lake), events(["a"]))
+    append(_src(lake), events(["b"]))
+    _runner(spark, lake).run([APP])
+    store = LocalTableStore(spark, lake)
+    second = next(c for c in store.history(APP.source) if c["version"] == 1)["timestamp"]
+    at = second.astimezone(timezone.utc)  # history gives local naive times
+    Checkpoints(lake / "_checkpoints").reset(APP.name, None, at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+    append(_src(lake), events(["c"]))
+    stats = _runner(spark, lake).run([APP])[APP.name]
+    assert (stats.rows_in, stats.rows_written) == (2, 1)  # "b" again (already there) and "c"
     assert _target_ids(spark, lake) == ["a", "b", "c"]
 
 

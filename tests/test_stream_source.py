@@ -3,6 +3,7 @@ deletion vectors), OPTIMIZE, schema evolution and the start options a checkpoint
 
 from __future__ import annotations
 
+from datetime import timezone
 from pathlib import Path
 from typing import Any
 
@@ -138,7 +139,8 @@ def test_source_starting_timestamp_after_all_commits_reads_only_new_data(spark, 
     append(_src(lake), events(["b"]))
     later = _table(spark, lake).history(1).collect()[0]["timestamp"]
     assert later > first
-    options = StreamOptions(starting_timestamp=later.strftime("%Y-%m-%d %H:%M:%S.%f"))
+    at = later.astimezone(timezone.utc)  # history gives local naive times; the session's zone is UTC
+    options = StreamOptions(starting_timestamp=at.strftime("%Y-%m-%d %H:%M:%S.%f"))
     assert _collect(spark, lake, tmp_path / "ck", options) == [["b"]]
 
 
