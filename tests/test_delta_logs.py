@@ -28,7 +28,7 @@ def test_bronze_tables_are_written_by_delta_with_app_transactions(tmp_path_facto
         for actions in commits:
             info = next(a["commitInfo"] for a in actions if "commitInfo" in a)
             assert "Delta-Lake/" in info["engineInfo"], (name, info["engineInfo"])
-            if info["operation"] == "OPTIMIZE":  # auto compaction: rewrites files, changes no data
+            if info["operation"] == "OPTIMIZE":  # maintenance: rewrites files, changes no data
                 assert all(not a[kind]["dataChange"] for a in actions for kind in ("add", "remove") if kind in a)
                 continue
             txns = [a["txn"] for a in actions if "txn" in a]

@@ -35,11 +35,11 @@ TXN_APP_ID = "spark.databricks.delta.write.txnAppId"
 TXN_VERSION = "spark.databricks.delta.write.txnVersion"
 TXN_AUTO_RESET = "spark.databricks.delta.write.txnVersion.autoReset.enabled"
 RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
-# Properties of every table this store creates: the change data feed (what a table's readers downstream and its
-# share WITH HISTORY read its updates from) and auto compaction (micro-batches add small files; Delta compacts them
-# after a write once enough gather, so a MERGE's scan of the target does not grow with the number of batches).
 MAINTENANCE_OPERATIONS = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END"})
-TABLE_PROPERTIES = {"delta.enableChangeDataFeed": "true", "delta.autoOptimize.autoCompact": "true"}
+# Properties of every table this store creates: the change data feed, what a table's readers downstream and its
+# share WITH HISTORY read its updates from. Small files from micro-batches are compacted by the maintenance job's
+# OPTIMIZE, not by auto compaction, which would add a rewrite to every few micro-batches' commits.
+TABLE_PROPERTIES = {"delta.enableChangeDataFeed": "true"}
 
 
 def replace_where(column: str, values: Sequence[object]) -> str:
@@ -163,7 +163,7 @@ class TableStore(ABC):
     def _committed(self, name: str, before: int | None) -> dict[str, Any] | None:
         """The commit a write just made, or None when it made none (its app transaction was already there).
 
-        Auto compaction may have committed right after it: maintenance commits are passed over."""
+        A maintenance job's OPTIMIZE may have committed right after it: maintenance commits are passed over."""
         for commit in self.history(name, 4):
             if before is not None and int(commit["version"]) <= before:
                 return None
