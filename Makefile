@@ -30,6 +30,9 @@ test: lint
 
 bench: $(STAMP)
 	$(PY) bench/bench_bronze.py
+	$(PY) bench/bench_cost.py
+	$(PY) bench/bench_soak.py
+	$(PY) bench/bench_catchup.py
 
 clean:
 	rm -rf $(VENV) .lake build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

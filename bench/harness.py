@@ -1,23 +1,39 @@
-"""Shared benchmark plumbing: a scratch lake, peak memory of the whole process tree, the command line."""
+"""Shared benchmark plumbing: a scratch lake, peak memory of the whole process tree, stream progress, appends."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import shutil
+import statistics
 import tempfile
 import threading
-from collections.abc import Callable
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import psutil
+import pyarrow as pa
+from pyspark.sql.streaming import StreamingQueryListener
+
+T = TypeVar("T")
+LABEL_WIDTH = 64
 
 
 class PeakMemory:
-    """Samples the resident memory of this process and all its descendants (the JVM, Python workers)."""
+    """Samples the resident memory of this process and all its descendants (the JVM, Python workers).
+
+    The sum of each process's RSS: pages that forked Python workers share are counted once per process.
+    """
 
     def __init__(self, interval: float = 0.1) -> None:
         self.peak = 0
+        self.at_peak: dict[str, tuple[int, int]] = {}  # process kind -> (processes, bytes) in the peak sample
         self.interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -26,12 +42,18 @@ class PeakMemory:
         me = psutil.Process()
         while not self._stop.is_set():
             total = 0
+            kinds: dict[str, tuple[int, int]] = {}
             for proc in [me, *me.children(recursive=True)]:
                 try:
-                    total += proc.memory_info().rss
+                    rss = proc.memory_info().rss
+                    kind = "JVM" if proc.name() == "java" else "Python"
                 except psutil.Error:
                     continue
-            self.peak = max(self.peak, total)
+                total += rss
+                count, size = kinds.get(kind, (0, 0))
+                kinds[kind] = (count + 1, size + rss)
+            if total > self.peak:
+                self.peak, self.at_peak = total, kinds
             self._stop.wait(self.interval)
 
     def __enter__(self) -> PeakMemory:
@@ -42,19 +64,182 @@ class PeakMemory:
         self._stop.set()
         self._thread.join()
 
+    def describe(self) -> str:
+        parts = ", ".join(f"{kind} {size / 2**30:.2f} GiB in {n}" for kind, (n, size) in sorted(self.at_peak.items()))
+        return f"{self.peak / 2**30:.2f} GiB ({parts} process(es))"
 
-def bench_main(doc: str | None, prefix: str, run: Callable[[Path, int], None], memory_target: str = "") -> None:
-    """Parse ``--billing-rows-per-day`` and ``--keep``, run ``run(root, rows)`` and print the peak memory."""
+
+def line(label: str, seconds: float, extra: str = "") -> None:
+    print(f"  {label:<{LABEL_WIDTH}} {seconds:8.2f} s{extra}", flush=True)
+
+
+def timed(label: str, fn: Callable[[], T]) -> tuple[float, T]:
+    """Run ``fn``, print ``label`` with its wall seconds, return both."""
+    started = time.perf_counter()
+    value = fn()
+    seconds = time.perf_counter() - started
+    line(label, seconds)
+    return seconds, value
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def verdict(ratio: float, goal: float, lower_is_better: bool = True) -> str:
+    met = ratio <= goal if lower_is_better else ratio >= goal
+    return f"goal <= {goal:g}: {'met' if met else 'MISSED'}"
+
+
+# -- source appends ---------------------------------------------------------------------------------------------
+def with_new_record_ids(rows: pa.Table) -> pa.Table:
+    """``rows`` as new billing records: the same values under fresh ``record_id``s."""
+    ids = pa.array([str(uuid.uuid4()) for _ in range(rows.num_rows)])
+    # combine_chunks: delta-rs 1.6.6 panics writing the dataset's sliced chunks of nested columns as they are
+    return rows.set_column(rows.schema.get_field_index("record_id"), "record_id", ids).combine_chunks()
+
+
+def append_to_source(path: Path, rows: pa.Table) -> int:
+    """Append ``rows`` to the system table at ``path`` in one commit; returns the new version.
+
+    delta-rs, as the simulator does: the benchmark stands in for Databricks writing a system table, apart from the
+    Spark session under test (Spark-free, and cheap enough to commit hundreds of times).
+    """
+    from deltalake import DeltaTable, write_deltalake
+
+    write_deltalake(str(path), rows, mode="append")
+    return DeltaTable(str(path)).version()
+
+
+# -- stream progress --------------------------------------------------------------------------------------------
+def _epoch(timestamp: str) -> float:
+    """A Spark progress timestamp (``2026-12-01T22:31:08.463Z``) as epoch seconds."""
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+
+
+@dataclass
+class Trigger:
+    """One progress report: when the trigger began (epoch s), how long it took, its rows and duration parts."""
+
+    batch_id: int
+    began: float
+    seconds: float
+    rows: int
+    parts: dict[str, float]
+
+    @property
+    def ended(self) -> float:
+        return self.began + self.seconds
+
+
+@dataclass
+class QueryTimeline:
+    started: float | None = None  # epoch s of the QueryStartedEvent (right after ``start()``)
+    terminated: float | None = None  # epoch s when the driver heard the query had ended
+    triggers: list[Trigger] = field(default_factory=list)
+
+
+class ProgressRecorder(StreamingQueryListener):
+    """Every query's start, progress reports and end, by query name (the app name), from Spark's listener bus."""
+
+    def __init__(self) -> None:
+        self.queries: dict[str, QueryTimeline] = {}
+        self._names: dict[str, str] = {}  # query id -> name (the end event carries only the id)
+        self._lock = threading.RLock()
+        self.progressed = threading.Condition(self._lock)
+
+    def _timeline(self, name: str | None) -> QueryTimeline:
+        return self.queries.setdefault(name or "?", QueryTimeline())
+
+    def onQueryStarted(self, event: Any) -> None:
+        with self._lock:
+            self._names[str(event.id)] = event.name or "?"
+            self._timeline(event.name).started = _epoch(event.timestamp)
+
+    def onQueryProgress(self, event: Any) -> None:
+        report = json.loads(event.progress.json)
+        durations = {k: v / 1000 for k, v in (report.get("durationMs") or {}).items()}
+        trigger = Trigger(
+            int(report["batchId"]),
+            _epoch(report["timestamp"]),
+            durations.pop("triggerExecution", 0.0),
+            int(report.get("numInputRows") or 0),
+            durations,
+        )
+        with self.progressed:
+            self._timeline(report.get("name")).triggers.append(trigger)
+            self.progressed.notify_all()
+
+    def onQueryIdle(self, event: Any) -> None:
+        pass
+
+    def onQueryTerminated(self, event: Any) -> None:
+        ended = time.time()
+        with self._lock:
+            name = self._names.get(str(event.id))
+            if name is not None:
+                self._timeline(name).terminated = ended
+            self.progressed.notify_all()
+
+    def wait_all_terminated(self, timeout: float) -> bool:
+        """Wait until every query that started has been reported ended (the bus delivers events late)."""
+        deadline = time.monotonic() + timeout
+        with self.progressed:
+            while any(q.started is not None and q.terminated is None for q in self.queries.values()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.progressed.wait(min(left, 1.0))
+        return True
+
+    def batches(self, name: str) -> list[Trigger]:
+        """The app's triggers that processed rows, in order."""
+        with self._lock:
+            return [t for t in self.queries.get(name, QueryTimeline()).triggers if t.rows > 0]
+
+
+# -- the command line -------------------------------------------------------------------------------------------
+def bench_main(
+    doc: str | None,
+    prefix: str,
+    run: Callable[[Path, argparse.Namespace], None],
+    add_options: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> None:
+    """Parse the options (``--keep`` and the benchmark's own), run ``run(root, args)``, print the peak memory."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--billing-rows-per-day", type=int, default=1700, help="per workspace and day (2x10x30)")
     parser.add_argument("--keep", type=Path, default=None, help="work here and keep the lake (must be empty)")
+    if add_options is not None:
+        add_options(parser)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     root = args.keep or Path(tempfile.mkdtemp(prefix=prefix))
+    started = time.perf_counter()
     try:
         with PeakMemory() as memory:
-            run(root, args.billing_rows_per_day)
-        print(f"peak memory of the process tree (JVM included): {memory.peak / 2**30:.2f} GiB{memory_target}")
+            run(root, args)
+        print(f"peak memory of the process tree (JVM included): {memory.describe()}")
+        print(f"benchmark wall time: {time.perf_counter() - started:.0f} s")
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def simulate_billing(
+    root: Path, spark: Any, rows_per_day: int, accounts: int = 2, workspaces: int = 10, days: int = 30
+) -> None:
+    """A simulated system catalog for the billing benchmarks (few audit events: no benchmark reads them).
+
+    ``spark``: the benchmark's session, for the simulator's one Spark commit (no second JVM in the process).
+    """
+    from stm.simulate.simulator import simulate
+
+    simulate(
+        root,
+        accounts=accounts,
+        workspaces=workspaces,
+        days=days,
+        seed=11,
+        billing_rows_per_day=rows_per_day,
+        audit_events_per_day=10,
+        session=lambda: spark,
+    )
