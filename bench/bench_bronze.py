@@ -30,7 +30,18 @@ from pathlib import Path
 
 import pyarrow.compute as pc
 from deltalake import DeltaTable, write_deltalake
-from harness import append_to_source, bench_main, line, median, simulate_billing, timed, verdict, with_new_record_ids
+from harness import (
+    SHAPE,
+    PeakMemory,
+    append_to_source,
+    bench_main,
+    line,
+    median,
+    simulate_lake,
+    timed,
+    verdict,
+    with_new_record_ids,
+)
 
 from stm.config import Config, load_config
 from stm.engine import Engine, open_engine
@@ -116,12 +127,12 @@ def describe_empty(engine: Engine) -> str:
     )
 
 
-def run(root: Path, args: argparse.Namespace) -> None:
+def run(root: Path, args: argparse.Namespace, memory: PeakMemory) -> None:
     print(f"lake: {root}")
+    label = "simulate 2 accounts x 10 workspaces x 30 days (subprocess, not counted)"
+    timed(label, lambda: simulate_lake(root, memory, **SHAPE, billing_rows_per_day=args.billing_rows_per_day))
     cfg = load_config()
     _, engine = timed("Spark session start (not counted below)", lambda: open_engine(cfg, root, "stm-bench"))
-    label = "simulate 2 accounts x 10 workspaces x 30 days (not counted)"
-    timed(label, lambda: simulate_billing(root, engine.spark, args.billing_rows_per_day))
     src = root / "system" / "billing" / "usage"
     source = DeltaTable(str(src))
     records = pc.count_distinct(source.to_pyarrow_dataset().to_table(columns=["record_id"])["record_id"]).as_py()

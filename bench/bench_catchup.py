@@ -31,7 +31,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from harness import ProgressRecorder, bench_main, line
+from harness import PeakMemory, ProgressRecorder, bench_main, line, simulate_lake, timed
 
 CHILD = "--child-catch-up"
 Intervals = list[tuple[float, float]]
@@ -177,19 +177,12 @@ def breakdown(figures: dict[str, Any], spawned: float, exited: float) -> None:
         print(f"  {name:<32} {progress:8.2f} s {seconds:8.2f} s ({count}) {in_sink:8.2f} s")
 
 
-def run(root: Path, args: argparse.Namespace) -> None:
+def run(root: Path, args: argparse.Namespace, memory: PeakMemory) -> None:
     print(f"lake: {root}")
-    started = time.perf_counter()
-    # in its own process, so its Spark session is gone before the cold catch-up starts
-    code = (
-        "import json, sys; from pathlib import Path; from stm.simulate.simulator import simulate; "
-        f"rows = simulate(Path(sys.argv[1]), accounts={args.accounts}, workspaces={args.workspaces}, days=1, seed=5); "
-        "print(json.dumps(rows))"
-    )
-    done = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True, text=True, check=True)
-    rows: dict[str, int] = json.loads(done.stdout.strip().splitlines()[-1])
+    shape = {"accounts": args.accounts, "workspaces": args.workspaces, "days": 1, "seed": 5}
     label = f"simulate 1 day, {args.accounts} account(s) x {args.workspaces} workspaces (subprocess)"
-    line(label, time.perf_counter() - started, f"   ({sum(rows.values()):,} rows in {len(rows)} tables)")
+    _, rows = timed(label, lambda: simulate_lake(root, memory, **shape))
+    print(f"    {sum(rows.values()):,} rows in {len(rows)} tables")
     out = root / "catchup-timeline.json"
     log = root / "catchup-stderr.log"
     spawned = time.time()

@@ -7,9 +7,10 @@ the billing_summary app (availableNow):
 (a) the incremental refresh: the median over the rounds of that app's micro-batch as Spark times it (source
     planning, foreachBatch: the billing_summary upsert and the gold dates it touches, offset log): what each trigger
     of the long-lived app costs. The app's whole run (query start and stop included) is printed too, and where the
-    micro-batch went (foreachBatch vs the rest; the slowest gold models);
+    micro-batch went: before gold (batch dates, pricing, the silver MERGE), the gold models (first start to last
+    end; they run ``streaming.gold_writers`` at once) with the slowest, and Spark's parts outside foreachBatch;
 (b) a full recompute of the same tables: billing_summary rebuilt from all of bronze, then every gold model the
-    billing app maintains (what the ``gold`` job does for them), written to a second output schema.
+    billing app maintains (what the ``gold`` job does for them), written to a second output schema; each step timed.
 Prints the seconds of each, the ratio a/b (goal <= 0.15), whether every table is identical in both schemas, and the
 peak memory of the whole process tree (JVM included).
 
@@ -22,18 +23,22 @@ import argparse
 import dataclasses
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable
 from harness import (
+    SHAPE,
+    PeakMemory,
     ProgressRecorder,
     append_to_source,
     bench_main,
     line,
     median,
-    simulate_billing,
+    simulate_lake,
     timed,
     verdict,
     with_new_record_ids,
@@ -59,21 +64,46 @@ GOAL = 0.15
 
 
 class ModelSeconds(logging.Handler):
-    """Seconds of each gold model's last refresh, from the debug line ``%s: %d rows in %.2f s``."""
+    """Each gold model's refresh (seconds, end time), from ``streaming.derived``'s line ``%s: %d rows in %.2f s``."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
-        self.seconds: dict[str, float] = {}
+        self.models: dict[str, tuple[float, float]] = {}
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.msg == "%s: %d rows in %.2f s" and isinstance(record.args, tuple):
             name, _, seconds = record.args
             if isinstance(seconds, float):
-                self.seconds[str(name)] = seconds
+                self.models[str(name)] = (seconds, record.created)
 
-    def slowest(self, n: int = 4) -> str:
-        top = sorted(self.seconds.items(), key=lambda kv: -kv[1])[:n]
-        return ", ".join(f"{name} {s:.2f} s" for name, s in top)
+    def span(self) -> float:
+        """From the first model's start to the last one's end (they run ``streaming.gold_writers`` at once)."""
+        if not self.models:
+            return 0.0
+        return max(end for _, end in self.models.values()) - min(end - s for s, end in self.models.values())
+
+    def summary(self, n: int = 4) -> str:
+        top = sorted(self.models.items(), key=lambda kv: -kv[1][0])[:n]
+        total = sum(s for s, _ in self.models.values())
+        slowest = ", ".join(f"{name} {s:.2f} s" for name, (s, _) in top)
+        return f"{len(self.models)} gold models in {self.span():.2f} s (sum {total:.2f} s); slowest: {slowest}"
+
+
+@contextmanager
+def gold_model_seconds() -> Iterator[ModelSeconds]:
+    """Collect ``streaming.derived``'s per-model debug lines (kept off the console) while the block runs."""
+    handler = ModelSeconds()
+    logger = logging.getLogger("streaming.derived")
+    level, propagate = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 def comparable(df: DataFrame) -> DataFrame:
@@ -121,24 +151,28 @@ def append_records(source: Path) -> str:
     return str(day)
 
 
-def full_recompute(cfg: Config, full_cfg: Config, store: TableStore) -> None:
-    """billing_summary rebuilt from all of bronze, then the billing gold models, into the full schema."""
+def full_recompute(cfg: Config, full_cfg: Config, store: TableStore) -> tuple[float, float]:
+    """billing_summary rebuilt from all of bronze, then the billing gold models, into the full schema; the seconds
+    of each step."""
+    started = time.perf_counter()
     inputs = Inputs(cfg, store)
     bronze = inputs.get("billing_usage_bronze")
     assert bronze is not None
     store.replace(full_cfg.output_name(SILVER), price_billing(cfg, inputs, bronze))
+    silver = time.perf_counter() - started
     refresh(full_cfg, store, billing_models(), None)
+    return silver, time.perf_counter() - started - silver
 
 
-def run(root: Path, args: argparse.Namespace) -> None:
+def run(root: Path, args: argparse.Namespace, memory: PeakMemory) -> None:
     from batch.command import available_jobs
     from batch.registry import BatchContext, run_jobs
 
     print(f"lake: {root}")
+    label = "simulate 2 accounts x 10 workspaces x 30 days (subprocess, not counted)"
+    timed(label, lambda: simulate_lake(root, memory, **SHAPE, billing_rows_per_day=args.billing_rows_per_day))
     cfg = load_config()
     _, engine = timed("Spark session start (not counted below)", lambda: open_engine(cfg, root, "stm-bench-cost"))
-    label = "simulate 2 accounts x 10 workspaces x 30 days (not counted)"
-    timed(label, lambda: simulate_billing(root, engine.spark, args.billing_rows_per_day))
     source = root / "system" / "billing" / "usage"
     print(f"source system.billing.usage: {DeltaTable(str(source)).count():,} rows")
     store = engine.store
@@ -151,46 +185,42 @@ def run(root: Path, args: argparse.Namespace) -> None:
 
     timed("initial build: list_prices, bronze, billing_summary, gold (not compared)", build)
 
-    models = ModelSeconds()
-    derived_log = logging.getLogger("streaming.derived")
-    derived_log.addHandler(models)
-    derived_level = derived_log.level
-    derived_log.setLevel(logging.DEBUG)
-    derived_log.propagate = False  # its debug lines are for the handler, not the console
     recorder = ProgressRecorder()
     engine.spark.streams.addListener(recorder)
-    batches, runs, sinks = [], [], []
+    batches, runs, sinks, golds = [], [], [], []
     for round_no in range(1, ROUNDS + 1):
         day = append_records(source)
         label = f"round {round_no}: {APPEND_ROWS:,} new records on {day}, billing_usage_bronze app"
         timed(label, lambda: stream(cfg, engine, ["billing_usage_bronze"]))
-        models.seconds.clear()
-        started = time.perf_counter()
-        stats = stream(cfg, engine, ["billing_summary"])["billing_summary"]
-        runs.append(time.perf_counter() - started)
+        with gold_model_seconds() as models:
+            started = time.perf_counter()
+            stats = stream(cfg, engine, ["billing_summary"])["billing_summary"]
+            runs.append(time.perf_counter() - started)
         batches.append(stats.trigger_seconds)
         sinks.append(stats.seconds)
+        golds.append(models.span())
         extra = f"   (foreachBatch {sinks[-1]:.2f} s; whole app run {runs[-1]:.2f} s)"
         line(f"round {round_no}: billing_summary micro-batch (silver + gold)", batches[-1], extra)
-        print(f"    slowest gold models: {models.slowest()}", flush=True)
+        print(f"    before gold (batch dates, pricing, silver MERGE): {sinks[-1] - golds[-1]:.2f} s", flush=True)
+        print(f"    gold: {models.summary()}", flush=True)
     engine.spark.streams.removeListener(recorder)
-    derived_log.removeHandler(models)
-    derived_log.propagate = True
-    derived_log.setLevel(derived_level)
     incremental, app_run = median(batches), median(runs)
     parts = [t.parts for t in recorder.batches("billing_summary")]
     others = ("latestOffset", "queryPlanning", "walCommit", "commitOffsets")
     rest = ", ".join(f"{k} {median([p.get(k, 0.0) for p in parts]):.2f} s" for k in others)
     line("(a) incremental: median micro-batch of the billing_summary app", incremental)
-    print(f"    of which foreachBatch (silver MERGE + gold replaces) {median(sinks):.2f} s; the rest, medians: {rest}")
+    print(f"    medians: foreachBatch {median(sinks):.2f} s, of which gold {median(golds):.2f} s; outside it: {rest}")
 
     full_cfg = dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, schema=FULL_SCHEMA))
     full_dir = root / cfg.output.catalog / FULL_SCHEMA
     full_dir.mkdir(parents=True)
     for name in BRONZE_INPUTS:  # the full recompute reads the same bronze tables
         (full_dir / name).symlink_to(root / cfg.output.catalog / cfg.output.schema / name)
-    label = "(b) full recompute: billing_summary from all bronze, then gold"
-    full, _ = timed(label, lambda: full_recompute(cfg, full_cfg, store))
+    with gold_model_seconds() as models:
+        label = "(b) full recompute: billing_summary from all bronze, then gold"
+        full, (silver, gold) = timed(label, lambda: full_recompute(cfg, full_cfg, store))
+    print(f"    billing_summary replaced from all of bronze: {silver:.2f} s; gold: {gold:.2f} s")
+    print(f"    gold: {models.summary()}")
 
     names = [SILVER, *(m.name for m in billing_models())]
     differing = [n for n in names if not identical(store, cfg.output_name(n), full_cfg.output_name(n))]

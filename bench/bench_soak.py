@@ -23,13 +23,14 @@ from pathlib import Path
 
 from deltalake import DeltaTable
 from harness import (
+    PeakMemory,
     ProgressRecorder,
     Trigger,
     append_to_source,
     bench_main,
     line,
     median,
-    simulate_billing,
+    simulate_lake,
     timed,
     verdict,
     with_new_record_ids,
@@ -88,12 +89,19 @@ def report(batches: list[Trigger]) -> None:
         print(f"  single batches instead: {one_ratio:.2f}")
 
 
-def run(root: Path, args: argparse.Namespace) -> None:
+def run(root: Path, args: argparse.Namespace, memory: PeakMemory) -> None:
     print(f"lake: {root}")
+    shape = {
+        "accounts": 1,
+        "workspaces": 2,
+        "days": 1,
+        "seed": 7,
+        "billing_rows_per_day": 50,
+        "audit_events_per_day": 10,
+    }
+    timed("simulate 1 account x 2 workspaces x 1 day (subprocess)", lambda: simulate_lake(root, memory, **shape))
     cfg = load_config()
     _, engine = timed("Spark session start", lambda: open_engine(cfg, root, "stm-bench-soak"))
-    label = "simulate 1 account x 2 workspaces x 1 day"
-    timed(label, lambda: simulate_billing(root, engine.spark, 50, accounts=1, workspaces=2, days=1))
     src = root / "system" / "billing" / "usage"
     template = DeltaTable(str(src)).to_pyarrow_dataset().head(args.rows_per_append)
     initial = DeltaTable(str(src))

@@ -7,6 +7,8 @@ import json
 import logging
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -23,18 +25,23 @@ from pyspark.sql.streaming import StreamingQueryListener
 
 T = TypeVar("T")
 LABEL_WIDTH = 64
+# the billing benchmarks' catalog: ~1M billing rows at the default 1,700 rows per workspace and day; few audit events
+SHAPE = {"accounts": 2, "workspaces": 10, "days": 30, "seed": 11, "audit_events_per_day": 10}
 
 
 class PeakMemory:
     """Samples the resident memory of this process and all its descendants (the JVM, Python workers).
 
-    The sum of each process's RSS: pages that forked Python workers share are counted once per process.
+    The sum of each process's RSS (pages that forked processes share are counted once per process). ``split``
+    closes a segment (e.g. the simulator's subprocess) so the rest of the run is reported on its own.
     """
 
     def __init__(self, interval: float = 0.1) -> None:
         self.peak = 0
         self.at_peak: dict[str, tuple[int, int]] = {}  # process kind -> (processes, bytes) in the peak sample
+        self.segments: dict[str, str] = {}
         self.interval = interval
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -46,14 +53,15 @@ class PeakMemory:
             for proc in [me, *me.children(recursive=True)]:
                 try:
                     rss = proc.memory_info().rss
-                    kind = "JVM" if proc.name() == "java" else "Python"
+                    kind = "JVM" if proc.name() == "java" else "this process" if proc.pid == me.pid else "Python"
                 except psutil.Error:
                     continue
                 total += rss
                 count, size = kinds.get(kind, (0, 0))
                 kinds[kind] = (count + 1, size + rss)
-            if total > self.peak:
-                self.peak, self.at_peak = total, kinds
+            with self._lock:
+                if total > self.peak:
+                    self.peak, self.at_peak = total, kinds
             self._stop.wait(self.interval)
 
     def __enter__(self) -> PeakMemory:
@@ -63,6 +71,12 @@ class PeakMemory:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+    def split(self, label: str) -> None:
+        """Close the segment so far under ``label``; the peak starts again from the next sample."""
+        with self._lock:
+            self.segments[label] = self.describe()
+            self.peak, self.at_peak = 0, {}
 
     def describe(self) -> str:
         parts = ", ".join(f"{kind} {size / 2**30:.2f} GiB in {n}" for kind, (n, size) in sorted(self.at_peak.items()))
@@ -202,10 +216,10 @@ class ProgressRecorder(StreamingQueryListener):
 def bench_main(
     doc: str | None,
     prefix: str,
-    run: Callable[[Path, argparse.Namespace], None],
+    run: Callable[[Path, argparse.Namespace, PeakMemory], None],
     add_options: Callable[[argparse.ArgumentParser], None] | None = None,
 ) -> None:
-    """Parse the options (``--keep`` and the benchmark's own), run ``run(root, args)``, print the peak memory."""
+    """Parse the options (``--keep`` and the benchmark's own), run ``run(root, args, memory)``, print peak memory."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keep", type=Path, default=None, help="work here and keep the lake (must be empty)")
     if add_options is not None:
@@ -216,30 +230,30 @@ def bench_main(
     started = time.perf_counter()
     try:
         with PeakMemory() as memory:
-            run(root, args)
+            run(root, args, memory)
         print(f"peak memory of the process tree (JVM included): {memory.describe()}")
+        for label, peak in memory.segments.items():
+            print(f"  before that, {label}: {peak}")
         print(f"benchmark wall time: {time.perf_counter() - started:.0f} s")
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)
 
 
-def simulate_billing(
-    root: Path, spark: Any, rows_per_day: int, accounts: int = 2, workspaces: int = 10, days: int = 30
-) -> None:
-    """A simulated system catalog for the billing benchmarks (few audit events: no benchmark reads them).
+def simulate_lake(root: Path, memory: PeakMemory, **options: int) -> dict[str, int]:
+    """Run ``stm.simulate.simulator.simulate(root, **options)`` in a subprocess; the rows written per table.
 
-    ``spark``: the benchmark's session, for the simulator's one Spark commit (no second JVM in the process).
+    Its own process (and its own Spark session for its one Spark commit), so neither its memory nor its JVM stays
+    in the process under test; ``memory`` gets a segment of its own.
     """
-    from stm.simulate.simulator import simulate
-
-    simulate(
-        root,
-        accounts=accounts,
-        workspaces=workspaces,
-        days=days,
-        seed=11,
-        billing_rows_per_day=rows_per_day,
-        audit_events_per_day=10,
-        session=lambda: spark,
+    code = (
+        "import json, sys; from pathlib import Path; from stm.simulate.simulator import simulate; "
+        "print(json.dumps(simulate(Path(sys.argv[1]), **json.loads(sys.argv[2]))))"
     )
+    command = [sys.executable, "-c", code, str(root), json.dumps(options)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"simulate failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
+    memory.split("simulate (subprocess)")
+    rows: dict[str, int] = json.loads(done.stdout.strip().splitlines()[-1])
+    return rows
