@@ -4,14 +4,17 @@ Simulates a small ``system.billing.usage`` (1 account x 2 workspaces x 1 day), t
 billing_usage_bronze app with a ``processingTime`` trigger (StreamRunner in a thread, stopped through its
 ``stop_event``) while the benchmark appends to the source in lock step: one commit of a few new records (delta-rs,
 as the simulator writes), wait until the app's micro-batch for it has ended, the next commit. So micro-batch N holds
-exactly commit N, and both the source and bronze gain one commit (bronze one data file) per batch.
+exactly commit N, and both the source and bronze gain one commit (bronze one data file) per batch. The first
+``--warm-up`` appends are not counted: the session's first micro-batches load classes and compile code.
 Prints the micro-batch time as Spark's progress reports it (``triggerExecution``, with ``addBatch``: the
-foreachBatch MERGE, and the rest: source offsets, planning, offset and commit logs) at batches 10, 100, 250 and 500
-(the single batch and the median of the ten batches ending there), the ratio last/first of those medians (goal
-<= 1.2: the cost of a batch must not grow with history), the table sizes reached, and the peak memory of the whole
-process tree (JVM included). The run stops by itself after ``--appends`` commits or ``--max-minutes``.
+foreachBatch MERGE, and the rest: source offsets, planning, offset and commit logs) at counted batches 10, 100, 250
+and 500, or the last one reached (the single batch and the median of the ten batches ending there), the ratio
+last/first of those medians (goal <= 1.2: the cost of a batch must not grow with history), the table sizes reached,
+and the peak memory of the whole process tree (JVM included). The run stops by itself after ``--warm-up`` +
+``--appends`` commits or ``--max-minutes`` (warm-up included), whichever comes first.
 
-Run: ``.venv/bin/python bench/bench_soak.py [--appends N] [--rows-per-append N] [--max-minutes M] [--keep DIR]``.
+Run: ``.venv/bin/python bench/bench_soak.py [--appends N] [--rows-per-append N] [--warm-up N] [--max-minutes M]
+[--keep DIR]``.
 """
 
 from __future__ import annotations
@@ -126,7 +129,7 @@ def run(root: Path, args: argparse.Namespace, memory: PeakMemory) -> None:
         line("app started, initial snapshot ingested", time.monotonic() - started)
         appending = time.monotonic()
         deadline = appending + args.max_minutes * 60
-        while appended < args.appends:
+        while appended < args.warm_up + args.appends:
             if time.monotonic() >= deadline:
                 why = f"--max-minutes {args.max_minutes} reached"
                 break
@@ -135,8 +138,11 @@ def run(root: Path, args: argparse.Namespace, memory: PeakMemory) -> None:
             if not wait_for_batches(recorder, appended + 1, BATCH_TIMEOUT) or not thread.is_alive():
                 why = "the app stopped or fell behind"
                 break
-            if appended in POINTS or appended % 50 == 0:
-                print(f"  {appended} appends, {time.monotonic() - started:.0f} s", flush=True)
+            counted = appended - args.warm_up
+            if counted == 0:
+                line(f"{args.warm_up} warm-up appends (not counted)", time.monotonic() - appending)
+            elif counted in POINTS or counted % 50 == 0:
+                print(f"  {counted} counted appends, {time.monotonic() - started:.0f} s", flush=True)
     finally:
         runner.stop_event.set()
         thread.join(timeout=300)
@@ -145,8 +151,12 @@ def run(root: Path, args: argparse.Namespace, memory: PeakMemory) -> None:
     cycle = (time.monotonic() - appending) / max(appended, 1)
     line(f"soak: {appended} appends ({why}), app stopped", time.monotonic() - started, f"   ({cycle:.2f} s per append)")
     print(f"app status: {stats.status if stats else 'unknown'}; rows in {stats.rows_in if stats else 0:,}")
-    batches = recorder.batches(APP)[1:]  # without the initial snapshot
-    print(f"micro-batches after the snapshot: {len(batches)} (one per append)")
+    batches = recorder.batches(APP)[1 + args.warm_up :]  # without the initial snapshot and the warm-up
+    print(
+        f"micro-batches counted: {len(batches)} (one per append; batch N read source version {initial.version()}",
+        end="",
+    )
+    print(f" + {args.warm_up} + N)")
     bronze = DeltaTable(str(engine.store.location(app.target)))
     rows = engine.store.read(app.target).count()
     print(f"source: version {DeltaTable(str(src)).version()}; bronze: version {bronze.version()}, ", end="")
@@ -158,6 +168,7 @@ def run(root: Path, args: argparse.Namespace, memory: PeakMemory) -> None:
 def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--appends", type=int, default=500, help="source commits to append (each one micro-batch)")
     parser.add_argument("--rows-per-append", type=int, default=20, help="new records per commit")
+    parser.add_argument("--warm-up", type=int, default=20, help="appends before the counted ones (JIT, code cache)")
     parser.add_argument("--max-minutes", type=float, default=15.0, help="stop appending after this many minutes")
     parser.add_argument("--trigger-seconds", type=int, default=1, help="the app's processingTime interval")
 

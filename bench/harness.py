@@ -29,6 +29,15 @@ LABEL_WIDTH = 64
 SHAPE = {"accounts": 2, "workspaces": 10, "days": 30, "seed": 11, "audit_events_per_day": 10}
 
 
+def _kind(proc: psutil.Process, me: psutil.Process) -> str:
+    if proc.pid == me.pid:
+        return "this process"
+    if proc.name() == "java":
+        return "JVM"
+    command = " ".join(proc.cmdline())
+    return "Spark's Python workers" if "pyspark.daemon" in command or "pyspark.worker" in command else "other Python"
+
+
 class PeakMemory:
     """Samples the resident memory of this process and all its descendants (the JVM, Python workers).
 
@@ -53,7 +62,7 @@ class PeakMemory:
             for proc in [me, *me.children(recursive=True)]:
                 try:
                     rss = proc.memory_info().rss
-                    kind = "JVM" if proc.name() == "java" else "this process" if proc.pid == me.pid else "Python"
+                    kind = _kind(proc, me)
                 except psutil.Error:
                     continue
                 total += rss
