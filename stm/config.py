@@ -86,6 +86,11 @@ class TableSpec:
     why: str
     layer: Literal["bronze", "silver", "gold"] = "bronze"
     order_by: str | None = None
+    # a column whose value a key never changes (the record's date, or a key column): a MERGE reads only the target
+    # files whose statistics overlap the batch's range of it, so a micro-batch's cost does not grow with the table
+    prune_by: str | None = None
+    # a new table is partitioned by this column (it must be ``prune_by``: a key never moves between partitions)
+    partition_by: str | None = None
     watermark: str | None = None
     optimize: OptimizeSpec = field(default_factory=OptimizeSpec)
     vacuum_retain_hours: int = 168
@@ -165,9 +170,16 @@ def _validate(cfg: Config) -> None:
             _ident(key, f"{base}.keys[{i}]")
         for i, col in enumerate(spec.optimize.zorder_by):
             _ident(col, f"{base}.optimize.zorder_by[{i}]")
-        for attr in ("order_by", "watermark"):
+        for attr in ("order_by", "prune_by", "partition_by", "watermark"):
             if getattr(spec, attr) is not None:
                 _ident(getattr(spec, attr), f"{base}.{attr}")
+        if spec.partition_by is not None and spec.partition_by != spec.prune_by:
+            raise ConfigError(
+                f"{base}.partition_by",
+                f"got {spec.partition_by!r}, allowed: the prune_by column ({spec.prune_by!r}), a value no key changes",
+            )
+        if spec.partition_by is not None and spec.partition_by in spec.optimize.zorder_by:
+            raise ConfigError(f"{base}.optimize.zorder_by", f"must not name the partition column {spec.partition_by!r}")
         if spec.mode == "watermark" and spec.watermark is None:
             raise ConfigError(f"{base}.watermark", "is required when mode is 'watermark'")
         if spec.mode == "stream" and spec.merge != "insert_only":

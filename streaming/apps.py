@@ -13,7 +13,7 @@ from typing import Literal
 from pyspark.sql import DataFrame
 
 from stm.config import Config, TableSpec
-from stm.store.base import MergeResult, Txn
+from stm.store.base import Bound, MergeResult, Txn
 from stm.store.delta import TableStore
 from stm.store.retry import retry_on_conflict
 from streaming.bronze import key_census, latest_per_key, with_audit_columns
@@ -142,9 +142,12 @@ class BronzeSink(CheckpointedSink):
         assert spec is not None
         session = batch.sparkSession
         store = self.store.bound(session)
-        census = key_census(batch, spec.keys).first()
+        census = key_census(batch, spec.keys, spec.prune_by).first()
         rows_in = int(census["rows"]) if census is not None else 0
         duplicated = list(census["duplicated"]) if census is not None else []
+        bound = None
+        if spec.prune_by is not None and census is not None:
+            bound = Bound(spec.prune_by, census["low"], census["high"], bool(census["nulls"]))
         deduped = batch
         if duplicated:  # rare (a record delivered twice): only then are the copies ranked
             keys = session.createDataFrame([tuple(k) for k in duplicated], batch.select(*spec.keys).schema)
@@ -152,7 +155,8 @@ class BronzeSink(CheckpointedSink):
         out = with_audit_columns(deduped, batch_id)
         insert_only = spec.merge == "insert_only"
         result = self._write(batch_id, lambda txn: store.merge(
-            self.app.target, out, spec.keys, insert_only=insert_only, txn=txn))  # fmt: skip
+            self.app.target, out, spec.keys, insert_only=insert_only, txn=txn, bound=bound,
+            partition_by=spec.partition_by))  # fmt: skip
         if self.after_merge is not None:
             self.after_merge(batch_id, result)
         self._record(batch_id, rows_in, result, time.monotonic() - started)

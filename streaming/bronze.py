@@ -31,13 +31,20 @@ def duplicated_keys(df: DataFrame, keys: list[str]) -> DataFrame:
     return df.groupBy(*keys).count().where(F.col("count") > 1).select(*keys)
 
 
-def key_census(df: DataFrame, keys: list[str]) -> DataFrame:
+def key_census(df: DataFrame, keys: list[str], bound: str | None = None) -> DataFrame:
     """One row: ``rows`` (how many rows ``df`` has) and ``duplicated`` (the keys it holds more than once, as
-    structs), from one aggregation over the key columns alone."""
-    counts = df.groupBy(*keys).count()
+    structs), from one aggregation over the key columns alone. With ``bound`` (a column a key never changes), also
+    ``low`` and ``high`` (its least and greatest value) and ``nulls`` (whether some row has none)."""
+    extra: list[Column] = []
+    if bound is not None:
+        value = F.col(bound)
+        extra = [F.min(value).alias("low"), F.max(value).alias("high"), F.max(value.isNull()).alias("nulls")]
+    counts = df.groupBy(*keys).agg(F.count(F.lit(1)).alias("count"), *extra)
+    summary = [F.min("low").alias("low"), F.max("high").alias("high"), F.max("nulls").alias("nulls")]
     return counts.agg(
         F.coalesce(F.sum("count"), F.lit(0)).alias("rows"),
         F.collect_list(F.when(F.col("count") > 1, F.struct(*[F.col(k) for k in keys]))).alias("duplicated"),
+        *(summary if bound is not None else []),
     )
 
 

@@ -120,7 +120,7 @@ def test_optimize_zorders_catalog_tables_compacts_declared_and_discovered_others
         last = ctx.store.history(ctx.cfg.output_name(name))[0]
         assert (last["operation"], last["operationMetrics"]["numRemovedFiles"]) == ("OPTIMIZE", "3")
         zorders[name] = json.loads(last["operationParameters"]["zOrderBy"])
-    assert zorders == {"audit_logs_bronze": ["event_date", "workspace_id"], "cost_weekly_rollup": [],
+    assert zorders == {"audit_logs_bronze": ["workspace_id"], "cost_weekly_rollup": [],
                        "scratch_table": []}  # fmt: skip
 
 

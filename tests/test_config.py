@@ -44,6 +44,13 @@ def test_config_packaged_defaults_load_with_every_catalog_table(cfg):
         ("tables: {billing_usage_bronze: {keys: ['a`b']}}\n", "tables.billing_usage_bronze.keys[0]", "invalid"),
         ("tables: {billing_usage_bronze: {merge: upsert}}\n", "tables.billing_usage_bronze.merge", "append-only"),
         ("tables: {billing_usage_bronze: {vacuum_retain_hours: 24}}\n", "vacuum_retain_hours", "at least 168"),
+        ("tables: {billing_usage_bronze: {prune_by: 'd;x'}}\n", "tables.billing_usage_bronze.prune_by", "invalid"),
+        ("tables: {billing_usage_bronze: {partition_by: sku_name}}\n", "billing_usage_bronze.partition_by", "allowed:"),
+        (
+            "tables: {billing_usage_bronze: {optimize: {zorder_by: [usage_date]}}}\n",
+            "billing_usage_bronze.optimize.zorder_by",
+            "must not name the partition column",
+        ),
         ("pricing: {discounts: [{percent: 120, product: JOBS}]}\n", "pricing.discounts[0].percent", "< 100"),
         ("pricing: {discounts: [{percent: 10}]}\n", "pricing.discounts[0]", "exactly one of"),
         ("version: 2\n", "version", "allowed: 1"),

@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 import pytest
 
 from stm.errors import TableNotFound, UsageError
-from stm.store.base import Txn
+from stm.store.base import Bound, Txn
 from stm.store.databricks import CatalogTableStore
 from stm.store.delta import TableStore
 from stm.store.local import LocalTableStore
@@ -179,6 +179,24 @@ def test_store_insert_only_into_date_partitioned_table_reads_only_the_batch_date
     assert sorted(tuple(r) for r in store.read(t).where("day = DATE'2026-10-02'").collect()) == [
         ("b", d2, 2), ("c", d2, 3),
     ]  # fmt: skip
+
+
+def test_store_insert_only_with_bound_reads_only_files_overlapping_the_range(spark, case):
+    store, t = case.store, case.table
+    d1, d2, d3 = date(2026, 10, 1), date(2026, 10, 2), date(2026, 10, 3)
+    store.merge(t, _dated(spark, [("a", d1, 1)]).coalesce(1), ["k"], insert_only=True)
+    old = {p.name for p in case.folder().glob("*.parquet")}
+    store.merge(t, _dated(spark, [("b", d2, 2), ("n", None, 0)]).coalesce(1), ["k"], insert_only=True)
+    version = store.version(t) or 0
+    # day 1's file lies outside the batch's range: it is not read (made unreadable to prove it)
+    (old_file,) = old
+    (case.folder() / old_file).write_bytes(b"not parquet")
+    batch = _dated(spark, [("b", d2, 99), ("n", None, 9), ("c", d3, 3), ("m", None, 4)])
+    result = store.merge(t, batch, ["k"], insert_only=True, bound=Bound("day", d2, d3, nulls=True))
+    assert (result.inserted, store.version(t)) == (2, version + 1)  # b and n were found, c and m are new
+    assert [a for a in case.log(version + 1) if "remove" in a] == []
+    rows = sorted((tuple(r) for r in store.read(t).where("day IS NULL OR day > DATE'2026-10-01'").collect()), key=str)
+    assert rows == sorted([("b", d2, 2), ("c", d3, 3), ("m", None, 4), ("n", None, 0)], key=str)
 
 
 def test_store_bound_to_another_session_writes_with_that_session(spark, case):

@@ -26,6 +26,19 @@ class MergeResult:
 
 
 @dataclass(frozen=True)
+class Bound:
+    """The range a batch spans of a column whose value a key never changes (its record's date, or a key column).
+
+    A MERGE that adds ``low <= t.column <= high`` to its condition matches the same rows (a key's target row has its
+    batch row's value), and Delta reads only the target files whose column statistics overlap the range."""
+
+    column: str
+    low: object
+    high: object
+    nulls: bool = False  # the batch has rows with no value: target rows with none are read too
+
+
+@dataclass(frozen=True)
 class StreamOptions:
     skip_change_commits: bool = True
     starting_version: int | None = None

@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 from stm.errors import TableNotFound
 from stm.names import quote
-from stm.store.base import MergeResult, StreamOptions, Txn, check_vacuum_retention
+from stm.store.base import Bound, MergeResult, StreamOptions, Txn, check_vacuum_retention
 from stm.store.guard import WriteGuard
 
 if TYPE_CHECKING:
     from delta.tables import DeltaTable
-    from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
+    from pyspark.sql import Column, DataFrame, DataFrameWriter, SparkSession
     from pyspark.sql.streaming import DataStreamReader
 
 log = logging.getLogger(__name__)
@@ -180,13 +180,15 @@ class TableStore(ABC):
         insert_only: bool,
         txn: Txn | None = None,
         partition_by: str | None = None,
+        bound: Bound | None = None,
     ) -> MergeResult:
         """Upsert ``df`` by ``keys`` with Delta's MERGE; creates the table (partitioned by ``partition_by``).
 
         Insert-only: matched rows are left alone, so the commit only adds files (a downstream stream that skips
         change commits still sees it). ``df`` must hold each key once. A partitioned table is merged with the
         batch's partition values in the condition, so only those partitions are read (a key's partition value must
-        never change). Replaying ``txn`` commits nothing.
+        never change). With ``bound``, only the target files whose statistics overlap its range are read. Replaying
+        ``txn`` commits nothing.
         """
         from pyspark.sql import functions as F
 
@@ -198,11 +200,13 @@ class TableStore(ABC):
         for key in keys:
             condition = condition & (F.col(f"t.{quote(key)}") == F.col(f"s.{quote(key)}"))
         parts = self.partition_columns(name)
-        if parts:
+        if parts and (bound is None or bound.column != parts[0]):  # a bound on the partition column prunes them
             values = [r[0] for r in df.select(parts[0]).distinct().collect()]
             column = F.col(f"t.{quote(parts[0])}")
             within = column.isin(values) if None not in values else column.isin(values) | column.isNull()
             condition = condition & within
+        if bound is not None:
+            condition = condition & _within(F.col(f"t.{quote(bound.column)}"), bound)
         builder = self.delta_table(name).alias("t").merge(df.alias("s"), condition).withSchemaEvolution()
         if not insert_only:
             builder = builder.whenMatchedUpdateAll()
@@ -270,6 +274,13 @@ class TableStore(ABC):
                 conf.unset(RETENTION_CHECK)
         ends = [c for c in self.history(name, 2) if c["operation"] == "VACUUM END"]
         return int((ends[0].get("operationMetrics") or {}).get("numDeletedFiles", 0)) if ends else 0
+
+
+def _within(column: Column, bound: Bound) -> Column:
+    from pyspark.sql import functions as F
+
+    inside = column.between(F.lit(bound.low), F.lit(bound.high)) if bound.low is not None else F.lit(False)
+    return inside | column.isNull() if bound.nulls else inside
 
 
 def _write_result(commit: dict[str, Any] | None, rows_metric: str) -> MergeResult:
