@@ -8,13 +8,16 @@ On a simulated ``system.billing.usage`` of ~1M rows (2 accounts x 10 workspaces 
     Each is run twice, a then b then a then b (the second b: the same app code under another name, into another
     new target): the first pair pays the session's warm-up (class loading, code generation, JIT), the second runs
     warm, as a long-lived process sees it. The goal is on the warm pair; the cold pair is printed too;
-(r) for reference only, a delta-rs copy without Spark (read to Arrow, ``write_deltalake``) in a process of its own;
-(c) a 10,000-row append to the source (new record ids) streamed by the real app into the 1M-row bronze, and by a
-    second app into an *empty* bronze (what that means is printed with the result), three rounds after one warm-up
+(r) for reference only, a delta-rs copy without Spark (read to Arrow, ``write_deltalake``) in a process of its own,
+    run first, before the Spark session starts;
+(c) a 10,000-row append to the source streamed by the real app into the 1M-row bronze, and by a second app into an
+    *empty* bronze. The append is what a system table receives: the newest records (the latest usage dates) under
+    new record ids; with bronze partitioned by usage date, the MERGE reads only those dates' files (an append spread
+    over every date would read them all) (what that means is printed with the result), three rounds after one warm-up
     round; both apps resume their checkpoints, so both go through the same Delta MERGE.
 Prints the seconds of each step, the ratios b/a (goal <= 3), b/r, and c(1M)/c(empty) of the medians of the three
 rounds (goal <= 1.3; the micro-batch as Spark times it, the whole app run printed too), then the peak memory of the
-whole process tree (JVM included): of (c), and before it of (a) with (b) and of (r) apart.
+whole process tree (JVM included): of (c), and before it of (r), of (a) with (b), apart.
 
 Run: ``.venv/bin/python bench/bench_bronze.py [--billing-rows-per-day N] [--keep DIR]``.
 """
@@ -30,6 +33,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable
 from harness import (
@@ -95,14 +99,13 @@ DELTA_RS_COPY = (
 
 
 def delta_rs_copy(src: Path, dst: Path, memory: PeakMemory) -> None:
-    """The reference copy in a process of its own (its Arrow table is not the app's memory): a segment apart."""
-    memory.split("(a) and (b): the floor and the bronze app, cold and warm")
+    """The reference copy in a process of its own, before the Spark session starts: a memory segment apart."""
     subprocess.run([sys.executable, "-c", DELTA_RS_COPY, str(src), str(dst)], check=True)
-    memory.split("(r) the delta-rs reference copy (subprocess, ~the whole table in Arrow)")
+    memory.split("(r) the delta-rs reference copy (subprocess, ~the whole table in Arrow; no Spark yet)")
 
 
 def ingest_ratio(
-    engine: Engine, cfg: Config, app: App, options: StreamOptions, src: Path, root: Path, memory: PeakMemory
+    engine: Engine, cfg: Config, app: App, options: StreamOptions, src: Path, root: Path, reference: float
 ) -> Run:
     """(a) and (b), cold then warm; prints the ratios and returns the cold (b) run (the real app's)."""
     runs: list[tuple[float, Run]] = []
@@ -117,8 +120,6 @@ def ingest_ratio(
         extra = f"   ({ingest.batches} micro-batch(es) {ingest.batch:.2f} s, foreachBatch {ingest.sink:.2f} s)"
         line(f"(b) {which.name} app into a new target, {when}, whole run", ingest.wall, extra)
         runs.append((floor, ingest))
-    label = "(r) delta-rs copy (read to Arrow, write_deltalake; process start included)"
-    reference, _ = timed(label, lambda: delta_rs_copy(src, root / "rs", memory))
     (cold_floor, cold), (warm_floor, warm) = runs
     rows = warm.rows
     print(f"(a) floor        {rows / warm_floor:12,.0f} rows/s warm   {rows / cold_floor:12,.0f} rows/s cold")
@@ -128,6 +129,20 @@ def ingest_ratio(
     print(f"ratio b/a = {ratio:.2f} warm ({verdict(ratio, INGEST_GOAL)}); cold {cold.wall / cold_floor:.2f}")
     print(f"ratio b/r = {warm.wall / reference:.2f} warm, {cold.wall / reference:.2f} cold (reference only)")
     return cold
+
+
+def source_dates(src: Path) -> pa.ChunkedArray:
+    return DeltaTable(str(src)).to_pyarrow_dataset().to_table(columns=["usage_date"])["usage_date"]
+
+
+def newest_rows(src: Path) -> pa.Table:
+    """The ``APPEND_ROWS`` rows of the latest usage dates (a system table's appends carry the newest dates): only
+    the dates are read whole, then the rows from the cutoff date on."""
+    dates = source_dates(src).sort("descending")
+    cutoff = dates[min(APPEND_ROWS, len(dates)) - 1]
+    dataset = DeltaTable(str(src)).to_pyarrow_dataset()
+    rows = dataset.to_table(filter=pc.field("usage_date") >= cutoff).sort_by([("usage_date", "descending")])
+    return rows[:APPEND_ROWS]
 
 
 def describe_empty(engine: Engine) -> str:
@@ -145,9 +160,11 @@ def run(root: Path, args: argparse.Namespace, memory: PeakMemory) -> None:
     print(f"lake: {root}")
     label = "simulate 2 accounts x 10 workspaces x 30 days (subprocess, not counted)"
     timed(label, lambda: simulate_lake(root, memory, **SHAPE, billing_rows_per_day=args.billing_rows_per_day))
+    src = root / "system" / "billing" / "usage"
+    label = "(r) delta-rs copy (read to Arrow, write_deltalake; process start included)"
+    reference, _ = timed(label, lambda: delta_rs_copy(src, root / "rs", memory))
     cfg = load_config()
     _, engine = timed("Spark session start (not counted below)", lambda: open_engine(cfg, root, "stm-bench"))
-    src = root / "system" / "billing" / "usage"
     source = DeltaTable(str(src))
     records = pc.count_distinct(source.to_pyarrow_dataset().to_table(columns=["record_id"])["record_id"]).as_py()
     print(
@@ -158,10 +175,15 @@ def run(root: Path, args: argparse.Namespace, memory: PeakMemory) -> None:
     )
     (app,) = resolve_apps(cfg, [APP], False)
 
-    ingest = ingest_ratio(engine, cfg, app, options, src, root, memory)
+    ingest = ingest_ratio(engine, cfg, app, options, src, root, reference)
     assert ingest.rows == records == engine.store.read(app.target).count(), (ingest, records)
+    memory.split("(a) and (b): the floor and the bronze app, cold and warm")
 
-    head = DeltaTable(str(src)).to_pyarrow_dataset().head(APPEND_ROWS)
+    head = newest_rows(src)
+    dates = pc.unique(head["usage_date"])
+    newest = f"each append: the {APPEND_ROWS:,} newest source rows under new record ids, {len(dates)} usage date(s)"
+    print(newest, end=" ")
+    print(f"({pc.min(dates)} to {pc.max(dates)}) of the bronze's {len(pc.unique(source_dates(src)))}")
     empty_app = App(f"{APP}_empty", app.source, EMPTY_TARGET, app.spec)
     runs: dict[str, list[Run]] = {"full": [], "empty": []}
     for round_no in range(ROUNDS + 1):  # round 0 warms up and starts the empty app's checkpoint; not counted

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 import statistics
 import subprocess
@@ -29,13 +30,18 @@ LABEL_WIDTH = 64
 SHAPE = {"accounts": 2, "workspaces": 10, "days": 30, "seed": 11, "audit_events_per_day": 10}
 
 
-def _kind(proc: psutil.Process, me: psutil.Process) -> str:
+def _kind(proc: psutil.Process, me: psutil.Process) -> str | None:
+    """What ``proc`` is; None for a JVM's child between its fork and its exec (the JVM runs ``posix_spawn`` for the
+    commands Hadoop's local file system calls and for Spark's Python daemon): until the exec it shares the JVM's
+    memory, so its RSS is the JVM's once more, under the name of the thread that forked it."""
     if proc.pid == me.pid:
         return "this process"
-    if proc.name() == "java":
-        return "JVM"
+    if os.path.basename(proc.exe()) == "java":
+        return "JVM" if proc.name() == "java" else None
     command = " ".join(proc.cmdline())
-    return "Spark's Python workers" if "pyspark.daemon" in command or "pyspark.worker" in command else "other Python"
+    if "pyspark.daemon" in command or "pyspark.worker" in command:
+        return "Spark's Python workers"
+    return f"other ({proc.name()})"
 
 
 class PeakMemory:
@@ -64,6 +70,8 @@ class PeakMemory:
                     rss = proc.memory_info().rss
                     kind = _kind(proc, me)
                 except psutil.Error:
+                    continue
+                if kind is None:
                     continue
                 total += rss
                 count, size = kinds.get(kind, (0, 0))
