@@ -27,6 +27,8 @@ class ProviderObserved:
     catalog: uc.CatalogInfo | None = None
     schema: uc.SchemaInfo | None = None
     volume: uc.VolumeInfo | None = None
+    checkpoint_volume: uc.VolumeInfo | None = None
+    tables: set[str] = field(default_factory=set)  # names of the tables in our schema
     files: set[str] = field(default_factory=set)
     jobs: dict[str, jobs.Job] = field(default_factory=dict)
     share: sharing.ShareInfo | None = None
@@ -41,6 +43,7 @@ class HubObserved:
     providers: dict[str, str] = field(default_factory=dict)  # global metastore id -> provider name
     provider_shares: dict[str, set[str]] = field(default_factory=dict)  # provider name -> share names
     source_catalogs: dict[str, uc.CatalogInfo] = field(default_factory=dict)
+    shared_tables: dict[str, set[str]] = field(default_factory=dict)  # source catalog -> "<schema>.<table>" shared
     views: dict[str, uc.TableInfo] = field(default_factory=dict)
     offline: bool = False
 
@@ -96,7 +99,10 @@ def observe_provider(w: WorkspaceClient, desired: ProviderDesired) -> ProviderOb
         obs.system_schemas_unreadable = (str(exc).splitlines() or ["no access"])[0]
     obs.catalog = _get(w.catalogs.get, loc.catalog)
     obs.schema = _get(w.schemas.get, f"{loc.catalog}.{loc.schema}") if obs.catalog else None
-    obs.volume = _get(w.volumes.read, f"{loc.catalog}.{loc.schema}.{loc.volume}") if obs.schema else None
+    if obs.schema is not None:
+        obs.volume = _get(w.volumes.read, f"{loc.catalog}.{loc.schema}.{loc.volume}")
+        obs.checkpoint_volume = _get(w.volumes.read, f"{loc.catalog}.{loc.schema}.{loc.checkpoint_volume}")
+        obs.tables = {t.name for t in w.tables.list(loc.catalog, loc.schema) if t.name}
     obs.files = _files(w, loc.root) if obs.volume else set()
     obs.jobs = our_jobs(w, desired.target)
     if desired.share:
@@ -123,6 +129,9 @@ def observe_hub(w: WorkspaceClient, desired: HubDesired) -> HubObserved:
             if p.name and p.data_provider_global_metastore_id == src.global_metastore_id:
                 obs.providers[src.global_metastore_id] = p.name
                 obs.provider_shares[p.name] = {s.name for s in w.providers.list_shares(p.name) if s.name}
+                if src.share in obs.provider_shares[p.name]:
+                    assets = w.providers.list_provider_share_assets(p.name, src.share)
+                    obs.shared_tables[src.catalog] = {f"{t.schema}.{t.name}" for t in assets.tables or [] if t.name}
         found = _get(w.catalogs.get, src.catalog)
         if found is not None:
             obs.source_catalogs[src.catalog] = found

@@ -70,6 +70,8 @@ class TargetSpec:
     catalog: str | None = None
     schema: str | None = None
     volume: str = "artifacts"
+    # the volume holding this target's streaming checkpoints, beside the artifacts volume (whose files destroy prunes)
+    checkpoint_volume: str = "checkpoints"
     compute: Literal["serverless", "job_cluster"] = "serverless"
     cluster: ClusterSpec | None = None
     notify: list[str] = field(default_factory=list)
@@ -104,6 +106,11 @@ class ShareSpec:
     description: str = ""
     tables: dict[str, SharedTableSpec] = field(default_factory=dict)
     mask_personal_data: bool = False
+
+
+def stream_trigger(cfg: Config, target: TargetSpec) -> str:
+    """The trigger of a target's streams: availableNow on a catch-up schedule, else ``streaming.trigger``."""
+    return "availableNow" if target.catch_up_every_minutes else cfg.streaming.trigger
 
 
 def catch_up_cron(minutes: int) -> str:
@@ -196,9 +203,14 @@ def _validate_target(cfg: Config, name: str, t: TargetSpec) -> None:
         raise ConfigError(base, "set 'host' or 'profile' (a ~/.databrickscfg profile)")
     if t.host is not None and not t.host.startswith(("https://", "http://")):
         raise ConfigError(f"{base}.host", f"got {t.host!r}, expected https://<workspace host>")
-    for attr in ("catalog", "schema", "volume", "recipient", "source_catalog_prefix"):
+    for attr in ("catalog", "schema", "volume", "checkpoint_volume", "recipient", "source_catalog_prefix"):
         if getattr(t, attr) is not None:
             _ident(getattr(t, attr), f"{base}.{attr}")
+    if t.checkpoint_volume == t.volume:
+        raise ConfigError(
+            f"{base}.checkpoint_volume",
+            f"got {t.volume!r}, the artifacts volume: checkpoints need a volume of their own",
+        )
     for i, email in enumerate(t.notify):
         if not EMAIL_RE.match(email):
             raise ConfigError(f"{base}.notify[{i}]", f"got {email!r}, expected an email address")
@@ -233,6 +245,15 @@ def _validate_provider(cfg: Config, base: str, t: TargetSpec) -> None:
     for attr in ("warehouse_id", "sources"):
         if getattr(t, attr):
             raise ConfigError(f"{base}.{attr}", "only allowed for role 'hub'")
+    trigger = stream_trigger(cfg, t)
+    if t.compute == "serverless" and trigger != "availableNow" and any(j.continuous for j in cfg.jobs.values()):
+        # https://docs.databricks.com/aws/en/compute/serverless/limitations: serverless streams take only the
+        # availableNow (or once) trigger, no time-based trigger intervals
+        raise ConfigError(
+            f"{base}.compute",
+            f"serverless streams allow only availableNow, not {trigger!r}; allowed modes: serverless with "
+            "catch_up_every_minutes (a scheduled availableNow catch-up) or compute 'job_cluster' (continuous)",
+        )
 
 
 def _validate_hub(cfg: Config, base: str, t: TargetSpec) -> None:
