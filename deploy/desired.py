@@ -20,6 +20,7 @@ class Location:
     schema: str
     volume: str
     checkpoint_volume: str = "checkpoints"
+    storage_root: str | None = None  # the catalog's managed location, when one is declared
 
     @property
     def root(self) -> str:
@@ -61,6 +62,7 @@ class HubDesired:
     target: str
     catalog: str
     schema: str
+    storage_root: str | None
     warehouse_id: str
     sources: list[HubSource]
     views: dict[str, SharedTableSpec]
@@ -68,7 +70,7 @@ class HubDesired:
 
 def location(cfg: Config, target: TargetSpec) -> Location:
     catalog, schema = target.catalog or cfg.output.catalog, target.schema or cfg.output.schema
-    return Location(catalog, schema, target.volume, target.checkpoint_volume)
+    return Location(catalog, schema, target.volume, target.checkpoint_volume, target.storage_root)
 
 
 def config_overlay(loc: Location, target_name: str) -> bytes:
@@ -131,4 +133,4 @@ def hub_desired(cfg: Config, target_name: str) -> HubDesired:
             )
         )
     assert target.warehouse_id is not None  # validated for hubs
-    return HubDesired(target_name, loc.catalog, loc.schema, target.warehouse_id, sources, views)
+    return HubDesired(target_name, loc.catalog, loc.schema, loc.storage_root, target.warehouse_id, sources, views)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from deploy.desired import HubDesired, ProviderDesired
 from deploy.hub_sql import Source, create_view_sql, drop_view_sql
 from deploy.jobs import TAG_DIGEST, summary
 from deploy.model import Action, Change, history_status, is_ours, is_subset, marker
 from deploy.observe import HubObserved, ProviderObserved
+from stm.errors import UsageError
+from stm.specs import STORAGE_URL_FORM
 
 # https://docs.databricks.com/api/workspace/systemschemas: ENABLE_COMPLETED "the schema is enabled", ENABLE_INITIALIZED
 # "enablement is in progress", MANAGED "Databricks enables the schema automatically": none of them needs an enable
@@ -30,6 +34,24 @@ def _container(kind: str, name: str, found: object, privilege: str, destroy: boo
     if found is None:
         return Action(kind, name, Change.CREATE, payload=marker(target), privilege=privilege)
     return Action(kind, name, Change.UNCHANGED, "" if is_ours(comment) else "exists (not made by stm)")
+
+
+def _catalog(
+    name: str, found: object, storage_root: str | None, has_root: bool, target: str, destroy: bool, purge: bool
+) -> Action:
+    """Our catalog: created with the target's managed location, which a metastore without root storage requires."""
+    action = _container("catalog", name, found, "CREATE CATALOG on the metastore", destroy, purge, target)
+    if action.change != Change.CREATE:
+        return action
+    if storage_root is None and not has_root:
+        # https://docs.databricks.com/aws/en/catalogs/create-catalog: without metastore-level storage a catalog needs
+        # a managed location
+        raise UsageError(
+            f"target {target}: catalog {name} needs a managed location, the metastore has no root storage: set "
+            f"targets.{target}.storage_root ({STORAGE_URL_FORM}) on an external location you may use"
+        )
+    detail = f"managed location {storage_root}" if storage_root else ""
+    return replace(action, detail=detail, payload=(action.payload, storage_root))
 
 
 def provider_actions(
@@ -61,7 +83,7 @@ def provider_actions(
                 )
     volume = "USE SCHEMA and CREATE VOLUME"
     containers = [
-        _container("catalog", loc.catalog, o.catalog, "CREATE CATALOG on the metastore", destroy, purge, d.target),
+        _catalog(loc.catalog, o.catalog, loc.storage_root, o.metastore_has_root, d.target, destroy, purge),
         _container(
             "schema", f"{loc.catalog}.{loc.schema}", o.schema, "USE CATALOG and CREATE SCHEMA", destroy, purge, d.target
         ),
@@ -193,7 +215,7 @@ def _recipient_action(d: ProviderDesired, o: ProviderObserved) -> Action:
 def hub_actions(d: HubDesired, o: HubObserved, destroy: bool = False, purge: bool = False) -> list[Action]:
     out: list[Action] = []
     containers = [
-        _container("catalog", d.catalog, o.catalog, "CREATE CATALOG on the metastore", destroy, purge, d.target),
+        _catalog(d.catalog, o.catalog, d.storage_root, o.metastore_has_root, d.target, destroy, purge),
         _container(
             "schema", f"{d.catalog}.{d.schema}", o.schema, "USE CATALOG and CREATE SCHEMA", destroy, purge, d.target
         ),

@@ -155,7 +155,9 @@ def _handlers(sleep: Sleep) -> dict[tuple[str, Change], Callable[[WorkspaceClien
 
     return {
         ("system schema", Change.CREATE): lambda w, a: w.system_schemas.enable(a.payload, a.name),
-        ("catalog", Change.CREATE): lambda w, a: w.catalogs.create(a.name, comment=a.payload),
+        ("catalog", Change.CREATE): lambda w, a: w.catalogs.create(
+            a.name, comment=a.payload[0], storage_root=a.payload[1]
+        ),
         ("catalog", Change.DELETE): lambda w, a: w.catalogs.delete(a.name, force=True),
         ("schema", Change.CREATE): lambda w, a: w.schemas.create(
             _split(a.name)[1], _split(a.name)[0], comment=a.payload

@@ -22,6 +22,7 @@ T = TypeVar("T")
 @dataclass
 class ProviderObserved:
     metastore_id: str | None = None
+    metastore_has_root: bool = True  # read only when our catalog is missing
     system_schemas: dict[str, str] = field(default_factory=dict)
     system_schemas_unreadable: str = ""
     catalog: uc.CatalogInfo | None = None
@@ -39,6 +40,7 @@ class ProviderObserved:
 @dataclass
 class HubObserved:
     catalog: uc.CatalogInfo | None = None
+    metastore_has_root: bool = True  # read only when our catalog is missing
     schema: uc.SchemaInfo | None = None
     providers: dict[str, str] = field(default_factory=dict)  # global metastore id -> provider name
     provider_shares: dict[str, set[str]] = field(default_factory=dict)  # provider name -> share names
@@ -79,6 +81,11 @@ def _files(w: WorkspaceClient, root: str) -> set[str]:
     return found
 
 
+def _has_root_storage(w: WorkspaceClient) -> bool:
+    """Whether the metastore has root storage, where a catalog without a managed location puts its data."""
+    return bool(w.metastores.summary().storage_root)
+
+
 def our_jobs(w: WorkspaceClient, target: str) -> dict[str, jobs.Job]:
     """Jobs tagged as ours for this target, by the declared job key."""
     found: dict[str, jobs.Job] = {}
@@ -98,6 +105,7 @@ def observe_provider(w: WorkspaceClient, desired: ProviderDesired) -> ProviderOb
     except (PermissionDenied, errors.NotImplemented) as exc:
         obs.system_schemas_unreadable = (str(exc).splitlines() or ["no access"])[0]
     obs.catalog = _get(w.catalogs.get, loc.catalog)
+    obs.metastore_has_root = obs.catalog is not None or _has_root_storage(w)
     obs.schema = _get(w.schemas.get, f"{loc.catalog}.{loc.schema}") if obs.catalog else None
     if obs.schema is not None:
         obs.volume = _get(w.volumes.read, f"{loc.catalog}.{loc.schema}.{loc.volume}")
@@ -123,6 +131,7 @@ def observe_hub(w: WorkspaceClient, desired: HubDesired) -> HubObserved:
     metastore_id(w)
     obs = HubObserved()
     obs.catalog = _get(w.catalogs.get, desired.catalog)
+    obs.metastore_has_root = obs.catalog is not None or _has_root_storage(w)
     obs.schema = _get(w.schemas.get, f"{desired.catalog}.{desired.schema}") if obs.catalog else None
     for src in desired.sources:
         for p in w.providers.list(data_provider_global_metastore_id=src.global_metastore_id):

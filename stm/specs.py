@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 TRIGGER_PLACEHOLDER = "{trigger}"
 SHARING_ID_RE = re.compile(r"^[a-z0-9-]+:[a-z0-9-]+:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 SHARING_ID_FORM = "<cloud>:<region>:<metastore uuid>, e.g. aws:us-west-2:19a85dee-54bc-43a2-87ab-023d0ec16013"
+STORAGE_URL_RE = re.compile(r"^(s3|abfss|gs|r2)://[^\s/]+(/\S*)?$")
+STORAGE_URL_FORM = "a cloud storage URL s3://, abfss://, gs:// or r2://<bucket or container>/<path>"
 LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CRON_FIELD = re.compile(r"^[0-9A-Z*?/,#LW-]+$")
@@ -68,6 +70,8 @@ class TargetSpec:
     host: str | None = None
     profile: str | None = None
     catalog: str | None = None
+    # the catalog's managed location, needed where the metastore has no root storage (a cloud URL, e.g. s3://b/p)
+    storage_root: str | None = None
     schema: str | None = None
     volume: str = "artifacts"
     # the volume holding this target's streaming checkpoints, beside the artifacts volume (whose files destroy prunes)
@@ -206,6 +210,8 @@ def _validate_target(cfg: Config, name: str, t: TargetSpec) -> None:
     for attr in ("catalog", "schema", "volume", "checkpoint_volume", "recipient", "source_catalog_prefix"):
         if getattr(t, attr) is not None:
             _ident(getattr(t, attr), f"{base}.{attr}")
+    if t.storage_root is not None and not STORAGE_URL_RE.match(t.storage_root):
+        raise ConfigError(f"{base}.storage_root", f"got {t.storage_root!r}, allowed: {STORAGE_URL_FORM}")
     if t.checkpoint_volume == t.volume:
         raise ConfigError(
             f"{base}.checkpoint_volume",

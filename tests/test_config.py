@@ -54,6 +54,7 @@ def test_config_packaged_defaults_load_with_every_catalog_table(cfg):
         ("pricing: {discounts: [{percent: 120, product: JOBS}]}\n", "pricing.discounts[0].percent", "< 100"),
         ("pricing: {discounts: [{percent: 10}]}\n", "pricing.discounts[0]", "exactly one of"),
         ("version: 2\n", "version", "allowed: 1"),
+        ("targets: {acme_prod_eu: {storage_root: /tmp/x}}\n", "acme_prod_eu.storage_root", "allowed: a cloud storage"),
         ("targets: {acme_prod_eu: {checkpoint_volume: artifacts}}\n", "acme_prod_eu.checkpoint_volume", "of their own"),
     ],
 )

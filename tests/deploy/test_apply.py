@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
 import yaml
 from databricks.sdk.errors import PermissionDenied, TemporarilyUnavailable
 from databricks.sdk.service import jobs, sharing
@@ -11,6 +14,7 @@ from deploy.execute import execute
 from deploy.model import Change, marker
 from deploy.wheel import Wheel
 from stm.config import Config, load_config
+from stm.errors import UsageError
 from tests.deploy.conftest import CATCH_UP_PROVIDER, HUB, PROVIDER, run_jobs
 from tests.deploy.fake_workspace import FakeWorkspace
 
@@ -214,6 +218,21 @@ def test_open_sharing_recipient_reports_activation_link(cfg: Config, fake: FakeW
     assert "activation link" in report and "https://example.invalid/activate/stm_central_hub" in report
 
 
+def test_catalog_where_the_metastore_has_no_root_storage_is_made_in_the_declared_location(cfg: Config, wheel: Wheel):
+    fake = FakeWorkspace(metastore_storage_root=None)
+    with pytest.raises(
+        UsageError, match=r"catalog monitoring needs a managed location.*targets\.acme_prod_eu\.storage_root"
+    ):
+        make_plan(cfg, PROVIDER, fake.client(), wheel)
+    located = dataclasses.replace(cfg.targets[PROVIDER], storage_root="s3://acme-uc/monitoring")
+    located_cfg = dataclasses.replace(cfg, targets={**cfg.targets, PROVIDER: located})
+
+    changes, _ = _apply(located_cfg, fake, PROVIDER, wheel)
+
+    assert "create catalog monitoring" in changes
+    assert fake.catalogs["monitoring"].storage_root == "s3://acme-uc/monitoring"
+
+
 def _hub_fake(cfg: Config) -> FakeWorkspace:
     """A hub that sees both providers' shares, each holding every declared table (their jobs ran)."""
     shared = [f"workspace_usage.{t}" for t in cfg.shares["stm_monitoring"].tables]
@@ -265,8 +284,6 @@ def test_hub_destroy_drops_our_views_and_share_catalogs(cfg: Config):
 def test_provider_table_declared_without_history_is_shared_without_then_switched_on(
     cfg: Config, fake: FakeWorkspace, wheel: Wheel
 ):
-    import dataclasses
-
     share = cfg.shares["stm_monitoring"]
     table = next(iter(share.tables))
     quiet = dataclasses.replace(share.tables[table], history=False)
