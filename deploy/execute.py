@@ -45,6 +45,7 @@ TERMINAL = {
     sql.StatementState.CLOSED,
 }
 Sleep = Callable[[float], None]
+RETRY_HINT = "fix what FAILED says, then apply again: every step checks the workspace first and continues from there"
 
 
 class DeployFailed(StmError):
@@ -70,6 +71,8 @@ class Report:
         if self.not_attempted:
             lines.append(f"not attempted ({len(self.not_attempted)}):")
             lines += [f"  {a.change.value} {a.kind} {a.name}" for a in self.not_attempted]
+        if self.failed:
+            lines.append(RETRY_HINT)
         return "\n".join(lines)
 
 
