@@ -115,13 +115,20 @@ def run(args: argparse.Namespace) -> int:
         wheel = None
         if needs_wheel:
             wheel = describe(args.wheel) if args.wheel else build_wheel(Path(tmp))
-        plan = make_plan(cfg, name, w, wheel, destroy=args.action == "destroy", purge=args.purge_data)
-        print(plan.render())
-        if args.action == "plan" or w is None:
-            return 0
-        if not plan.changes:
-            print("nothing to do")
-            return 0
-        report = execute(w, plan)
+        return deploy(cfg, name, args.action, w, wheel, purge=args.purge_data)
+
+
+def deploy(
+    cfg: Config, name: str, action: str, w: WorkspaceClient | None, wheel: Wheel | None, *, purge: bool = False
+) -> int:
+    """Print the plan for ``action`` (plan, apply or destroy), carry it out; exit code 1 if an action failed."""
+    plan = make_plan(cfg, name, w, wheel, destroy=action == "destroy", purge=purge)
+    print(plan.render())
+    if action == "plan" or w is None:
+        return 0
+    if not plan.changes:
+        print("nothing to do")
+        return 0
+    report = execute(w, plan)
     print(report.render())
     return 0 if report.ok else 1

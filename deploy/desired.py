@@ -19,11 +19,17 @@ class Location:
     catalog: str
     schema: str
     volume: str
+    checkpoint_volume: str = "checkpoints"
+    storage_root: str | None = None  # the catalog's managed location, when one is declared
 
     @property
     def root(self) -> str:
         """Our own folder in the artifacts volume: everything below it was put there by deploy."""
         return f"/Volumes/{self.catalog}/{self.schema}/{self.volume}/stm"
+
+    def checkpoint_root(self, target: str) -> str:
+        """The target's checkpoints: in a volume of their own, beside (not under) the artifacts that apply prunes."""
+        return f"/Volumes/{self.catalog}/{self.schema}/{self.checkpoint_volume}/{target}"
 
 
 @dataclass(frozen=True)
@@ -56,18 +62,24 @@ class HubDesired:
     target: str
     catalog: str
     schema: str
+    storage_root: str | None
     warehouse_id: str
     sources: list[HubSource]
     views: dict[str, SharedTableSpec]
 
 
 def location(cfg: Config, target: TargetSpec) -> Location:
-    return Location(target.catalog or cfg.output.catalog, target.schema or cfg.output.schema, target.volume)
+    catalog, schema = target.catalog or cfg.output.catalog, target.schema or cfg.output.schema
+    return Location(catalog, schema, target.volume, target.checkpoint_volume, target.storage_root)
 
 
-def config_overlay(loc: Location) -> bytes:
-    """The ``--config`` overlay every task runs with: the Databricks engine and this target's output location."""
-    tree = {"engine": "databricks", "output": {"catalog": loc.catalog, "schema": loc.schema}}
+def config_overlay(loc: Location, target_name: str) -> bytes:
+    """The ``--config`` overlay every task runs with: the Databricks engine, the target's output and checkpoints."""
+    tree = {
+        "engine": "databricks",
+        "output": {"catalog": loc.catalog, "schema": loc.schema},
+        "databricks": {"checkpoint_root": loc.checkpoint_root(target_name)},
+    }
     return yaml.safe_dump(tree, sort_keys=True).encode()
 
 
@@ -75,7 +87,7 @@ def provider_desired(cfg: Config, target_name: str, wheel: Wheel | None) -> Prov
     """Everything a provider should hold; without a wheel (destroy) there are no files or jobs to want."""
     target = cfg.targets[target_name]
     loc = location(cfg, target)
-    overlay = config_overlay(loc)
+    overlay = config_overlay(loc, target_name)
     files: dict[str, bytes | Wheel] = {}
     settings: dict[str, jobs.JobSettings] = {}
     if wheel is not None:
@@ -121,4 +133,4 @@ def hub_desired(cfg: Config, target_name: str) -> HubDesired:
             )
         )
     assert target.warehouse_id is not None  # validated for hubs
-    return HubDesired(target_name, loc.catalog, loc.schema, target.warehouse_id, sources, views)
+    return HubDesired(target_name, loc.catalog, loc.schema, loc.storage_root, target.warehouse_id, sources, views)

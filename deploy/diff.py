@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from deploy.desired import HubDesired, ProviderDesired
 from deploy.hub_sql import Source, create_view_sql, drop_view_sql
 from deploy.jobs import TAG_DIGEST, summary
 from deploy.model import Action, Change, history_status, is_ours, is_subset, marker
 from deploy.observe import HubObserved, ProviderObserved
+from stm.errors import UsageError
+from stm.specs import STORAGE_URL_FORM
 
-ENABLED_STATES = {"ENABLE_COMPLETED", "ENABLE_INITIALIZED"}
+# https://docs.databricks.com/api/workspace/systemschemas: ENABLE_COMPLETED "the schema is enabled", ENABLE_INITIALIZED
+# "enablement is in progress", MANAGED "Databricks enables the schema automatically": none of them needs an enable
+ENABLED_STATES = {"ENABLE_COMPLETED", "ENABLE_INITIALIZED", "MANAGED"}
 HUB_ID = "hub sharing identifier"
 _NOT_OURS = "exists, not made by stm: left alone"
+NOT_CREATED_YET = "not created yet: the jobs make it on their first run, the next apply then shares it"
 
 
 def _container(kind: str, name: str, found: object, privilege: str, destroy: bool, purge: bool, target: str) -> Action:
@@ -27,6 +34,24 @@ def _container(kind: str, name: str, found: object, privilege: str, destroy: boo
     if found is None:
         return Action(kind, name, Change.CREATE, payload=marker(target), privilege=privilege)
     return Action(kind, name, Change.UNCHANGED, "" if is_ours(comment) else "exists (not made by stm)")
+
+
+def _catalog(
+    name: str, found: object, storage_root: str | None, has_root: bool, target: str, destroy: bool, purge: bool
+) -> Action:
+    """Our catalog: created with the target's managed location, which a metastore without root storage requires."""
+    action = _container("catalog", name, found, "CREATE CATALOG on the metastore", destroy, purge, target)
+    if action.change != Change.CREATE:
+        return action
+    if storage_root is None and not has_root:
+        # https://docs.databricks.com/aws/en/catalogs/create-catalog: without metastore-level storage a catalog needs
+        # a managed location
+        raise UsageError(
+            f"target {target}: catalog {name} needs a managed location, the metastore has no root storage: set "
+            f"targets.{target}.storage_root ({STORAGE_URL_FORM}) on an external location you may use"
+        )
+    detail = f"managed location {storage_root}" if storage_root else ""
+    return replace(action, detail=detail, payload=(action.payload, storage_root))
 
 
 def provider_actions(
@@ -56,16 +81,18 @@ def provider_actions(
                         privilege="metastore admin (or account admin) to enable system schemas",
                     )
                 )
+    volume = "USE SCHEMA and CREATE VOLUME"
     containers = [
-        _container("catalog", loc.catalog, o.catalog, "CREATE CATALOG on the metastore", destroy, purge, d.target),
+        _catalog(loc.catalog, o.catalog, loc.storage_root, o.metastore_has_root, d.target, destroy, purge),
         _container(
             "schema", f"{loc.catalog}.{loc.schema}", o.schema, "USE CATALOG and CREATE SCHEMA", destroy, purge, d.target
         ),
+        _container("volume", f"{loc.catalog}.{loc.schema}.{loc.volume}", o.volume, volume, destroy, purge, d.target),
         _container(
             "volume",
-            f"{loc.catalog}.{loc.schema}.{loc.volume}",
-            o.volume,
-            "USE SCHEMA and CREATE VOLUME",
+            f"{loc.catalog}.{loc.schema}.{loc.checkpoint_volume}",
+            o.checkpoint_volume,
+            volume,
             destroy,
             purge,
             d.target,
@@ -133,6 +160,11 @@ def _sharing_actions(d: ProviderDesired, o: ProviderObserved, destroy: bool) -> 
         obj = current.get(full)
         history = history_status(with_history)
         shared_as = "WITH HISTORY" if with_history else "WITHOUT HISTORY"
+        if obj is None and full.rsplit(".", 1)[1] not in o.tables:
+            # a table must exist before it joins a share: the jobs create it on their first run (the stream job or the
+            # daily job, some only once their source has rows); the next apply after that shares it
+            out.append(Action("share table", full, Change.SKIP, f"{NOT_CREATED_YET} {shared_as}"))
+            continue
         if obj is None:
             change, detail = Change.CREATE, shared_as
         elif obj.history_data_sharing_status != history:
@@ -183,7 +215,7 @@ def _recipient_action(d: ProviderDesired, o: ProviderObserved) -> Action:
 def hub_actions(d: HubDesired, o: HubObserved, destroy: bool = False, purge: bool = False) -> list[Action]:
     out: list[Action] = []
     containers = [
-        _container("catalog", d.catalog, o.catalog, "CREATE CATALOG on the metastore", destroy, purge, d.target),
+        _catalog(d.catalog, o.catalog, d.storage_root, o.metastore_has_root, d.target, destroy, purge),
         _container(
             "schema", f"{d.catalog}.{d.schema}", o.schema, "USE CATALOG and CREATE SCHEMA", destroy, purge, d.target
         ),
@@ -228,10 +260,17 @@ def hub_actions(d: HubDesired, o: HubObserved, destroy: bool = False, purge: boo
             payload = (provider, src.share, marker(d.target))
             out.append(Action("catalog from share", src.catalog, Change.CREATE, what, payload, privilege))
         source = Source(src.account, src.workspace, src.catalog, src.schema)
+        shared = o.shared_tables.get(src.catalog, set())
         for table in src.tables:
-            by_table.setdefault(table, []).append(source)
+            # a view may read only what the provider shares already (its jobs create a table before it is shared)
+            if o.offline or f"{src.schema}.{table}" in shared:
+                by_table.setdefault(table, []).append(source)
     for view, spec in ({} if destroy else d.views).items():
         if view not in by_table:
+            why = (
+                "no provider shares this table yet: the next apply after a provider's apply shared it creates the view"
+            )
+            out.append(Action("view", f"{d.catalog}.{d.schema}.{view}", Change.SKIP, why))
             continue
         sql, comment = create_view_sql(d.target, d.catalog, d.schema, view, spec, by_table[view])
         current = o.views.get(view)

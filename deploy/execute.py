@@ -45,6 +45,7 @@ TERMINAL = {
     sql.StatementState.CLOSED,
 }
 Sleep = Callable[[float], None]
+RETRY_HINT = "fix what FAILED says, then apply again: every step checks the workspace first and continues from there"
 
 
 class DeployFailed(StmError):
@@ -70,6 +71,8 @@ class Report:
         if self.not_attempted:
             lines.append(f"not attempted ({len(self.not_attempted)}):")
             lines += [f"  {a.change.value} {a.kind} {a.name}" for a in self.not_attempted]
+        if self.failed:
+            lines.append(RETRY_HINT)
         return "\n".join(lines)
 
 
@@ -155,7 +158,9 @@ def _handlers(sleep: Sleep) -> dict[tuple[str, Change], Callable[[WorkspaceClien
 
     return {
         ("system schema", Change.CREATE): lambda w, a: w.system_schemas.enable(a.payload, a.name),
-        ("catalog", Change.CREATE): lambda w, a: w.catalogs.create(a.name, comment=a.payload),
+        ("catalog", Change.CREATE): lambda w, a: w.catalogs.create(
+            a.name, comment=a.payload[0], storage_root=a.payload[1]
+        ),
         ("catalog", Change.DELETE): lambda w, a: w.catalogs.delete(a.name, force=True),
         ("schema", Change.CREATE): lambda w, a: w.schemas.create(
             _split(a.name)[1], _split(a.name)[0], comment=a.payload

@@ -44,8 +44,18 @@ def view_select(table: str, spec: SharedTableSpec, sources: list[Source]) -> str
     indented = "\n".join("  " + line for line in union.splitlines())
     return (
         f"SELECT * FROM (\n{indented}\n) AS providers\n"
-        f"QUALIFY ROW_NUMBER() OVER (PARTITION BY {keys} ORDER BY source_account, source_workspace) = 1"
+        f"QUALIFY ROW_NUMBER() OVER (PARTITION BY {keys} ORDER BY {listed_order(sources)}) = 1"
     )
+
+
+def listed_order(sources: list[Source]) -> str:
+    """The providers' rank in the order the hub lists them: a duplicate keeps the first listed provider's row, the
+    rule of the local hub (``stm.sharing.hub_tables.consolidate``), not the alphabetically first."""
+    whens = " ".join(
+        f"WHEN source_account = {literal(s.account)} AND source_workspace = {literal(s.workspace)} THEN {i}"
+        for i, s in enumerate(sources)
+    )
+    return f"CASE {whens} END"
 
 
 def create_view_sql(

@@ -9,7 +9,7 @@ from databricks.sdk.service import compute, jobs
 from deploy.model import PRODUCT, digest
 from stm.config import Config
 from stm.spark import SESSION_CONF
-from stm.specs import TRIGGER_PLACEHOLDER, JobSpec, TargetSpec, catch_up_cron
+from stm.specs import TRIGGER_PLACEHOLDER, JobSpec, TargetSpec, catch_up_cron, stream_trigger
 
 PACKAGE_NAME = "system-tables-monitor"  # the wheel's distribution name (METADATA Name), looked up by Databricks
 ENTRY_POINT = "stm"
@@ -30,13 +30,9 @@ def job_name(target: str, job: str) -> str:
     return f"stm-{target}-{job}"
 
 
-def _trigger(cfg: Config, target: TargetSpec) -> str:
-    return "availableNow" if target.catch_up_every_minutes else cfg.streaming.trigger
-
-
 def _task(cfg: Config, target: TargetSpec, key: str, job: JobSpec, artifacts: Artifacts) -> jobs.Task:
     spec = job.tasks[key]
-    params = [_trigger(cfg, target) if p == TRIGGER_PLACEHOLDER else p for p in spec.command]
+    params = [stream_trigger(cfg, target) if p == TRIGGER_PLACEHOLDER else p for p in spec.command]
     task = jobs.Task(
         task_key=key,
         description=f"stm {' '.join(params)}",

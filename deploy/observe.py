@@ -22,11 +22,14 @@ T = TypeVar("T")
 @dataclass
 class ProviderObserved:
     metastore_id: str | None = None
+    metastore_has_root: bool = True  # read only when our catalog is missing
     system_schemas: dict[str, str] = field(default_factory=dict)
     system_schemas_unreadable: str = ""
     catalog: uc.CatalogInfo | None = None
     schema: uc.SchemaInfo | None = None
     volume: uc.VolumeInfo | None = None
+    checkpoint_volume: uc.VolumeInfo | None = None
+    tables: set[str] = field(default_factory=set)  # names of the tables in our schema
     files: set[str] = field(default_factory=set)
     jobs: dict[str, jobs.Job] = field(default_factory=dict)
     share: sharing.ShareInfo | None = None
@@ -37,10 +40,12 @@ class ProviderObserved:
 @dataclass
 class HubObserved:
     catalog: uc.CatalogInfo | None = None
+    metastore_has_root: bool = True  # read only when our catalog is missing
     schema: uc.SchemaInfo | None = None
     providers: dict[str, str] = field(default_factory=dict)  # global metastore id -> provider name
     provider_shares: dict[str, set[str]] = field(default_factory=dict)  # provider name -> share names
     source_catalogs: dict[str, uc.CatalogInfo] = field(default_factory=dict)
+    shared_tables: dict[str, set[str]] = field(default_factory=dict)  # source catalog -> "<schema>.<table>" shared
     views: dict[str, uc.TableInfo] = field(default_factory=dict)
     offline: bool = False
 
@@ -76,6 +81,11 @@ def _files(w: WorkspaceClient, root: str) -> set[str]:
     return found
 
 
+def _has_root_storage(w: WorkspaceClient) -> bool:
+    """Whether the metastore has root storage, where a catalog without a managed location puts its data."""
+    return bool(w.metastores.summary().storage_root)
+
+
 def our_jobs(w: WorkspaceClient, target: str) -> dict[str, jobs.Job]:
     """Jobs tagged as ours for this target, by the declared job key."""
     found: dict[str, jobs.Job] = {}
@@ -95,8 +105,12 @@ def observe_provider(w: WorkspaceClient, desired: ProviderDesired) -> ProviderOb
     except (PermissionDenied, errors.NotImplemented) as exc:
         obs.system_schemas_unreadable = (str(exc).splitlines() or ["no access"])[0]
     obs.catalog = _get(w.catalogs.get, loc.catalog)
+    obs.metastore_has_root = obs.catalog is not None or _has_root_storage(w)
     obs.schema = _get(w.schemas.get, f"{loc.catalog}.{loc.schema}") if obs.catalog else None
-    obs.volume = _get(w.volumes.read, f"{loc.catalog}.{loc.schema}.{loc.volume}") if obs.schema else None
+    if obs.schema is not None:
+        obs.volume = _get(w.volumes.read, f"{loc.catalog}.{loc.schema}.{loc.volume}")
+        obs.checkpoint_volume = _get(w.volumes.read, f"{loc.catalog}.{loc.schema}.{loc.checkpoint_volume}")
+        obs.tables = {t.name for t in w.tables.list(loc.catalog, loc.schema) if t.name}
     obs.files = _files(w, loc.root) if obs.volume else set()
     obs.jobs = our_jobs(w, desired.target)
     if desired.share:
@@ -117,12 +131,16 @@ def observe_hub(w: WorkspaceClient, desired: HubDesired) -> HubObserved:
     metastore_id(w)
     obs = HubObserved()
     obs.catalog = _get(w.catalogs.get, desired.catalog)
+    obs.metastore_has_root = obs.catalog is not None or _has_root_storage(w)
     obs.schema = _get(w.schemas.get, f"{desired.catalog}.{desired.schema}") if obs.catalog else None
     for src in desired.sources:
         for p in w.providers.list(data_provider_global_metastore_id=src.global_metastore_id):
             if p.name and p.data_provider_global_metastore_id == src.global_metastore_id:
                 obs.providers[src.global_metastore_id] = p.name
                 obs.provider_shares[p.name] = {s.name for s in w.providers.list_shares(p.name) if s.name}
+                if src.share in obs.provider_shares[p.name]:
+                    assets = w.providers.list_provider_share_assets(p.name, src.share)
+                    obs.shared_tables[src.catalog] = {f"{t.schema}.{t.name}" for t in assets.tables or [] if t.name}
         found = _get(w.catalogs.get, src.catalog)
         if found is not None:
             obs.source_catalogs[src.catalog] = found

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import shutil
 import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +52,12 @@ def build_wheel(out_dir: Path, source: Path = SOURCE_ROOT) -> Wheel:
     """``pip wheel --no-deps`` over a copy of the source tree (so no build/ lands in the checkout)."""
     if not (source / "setup.py").is_file():
         raise UsageError(f"no setup.py under {source}: run from a source checkout or pass --wheel FILE")
+    tool = missing_build_tool()
+    if tool is not None:
+        raise UsageError(
+            f"building the wheel needs the {tool!r} package in {sys.executable}: "
+            f"{sys.executable} -m pip install {tool}, or pass --wheel FILE"
+        )
     with tempfile.TemporaryDirectory(prefix="stm-wheel-src-") as tmp:
         for name in _COPY:
             src = source / name
@@ -61,6 +69,30 @@ def build_wheel(out_dir: Path, source: Path = SOURCE_ROOT) -> Wheel:
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     wheels = sorted(out_dir.glob("system_tables_monitor-*.whl"))
     if done.returncode != 0 or not wheels:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise UsageError(f"building the wheel failed: {last}")
+        raise UsageError(f"building the wheel failed: {build_failure(done.stderr)}; fix that or pass --wheel FILE")
     return describe(wheels[-1])
+
+
+def missing_build_tool(find_spec: Callable[[str], object] = importlib.util.find_spec) -> str | None:
+    """What this Python lacks to build a wheel without build isolation (setuptools, and bdist_wheel), if anything."""
+    if find_spec("setuptools") is None:
+        return "setuptools"
+    # setuptools >= 70.1 has bdist_wheel of its own; older ones take it from the wheel package
+    if find_spec("setuptools.command.bdist_wheel") is None and find_spec("wheel") is None:
+        return "wheel"
+    return None
+
+
+def build_failure(stderr: str) -> str:
+    """The cause of a failed ``pip wheel`` in one line: the build's own last words and pip's error, not its hints."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    cause = ""
+    if "[end of output]" in lines:
+        inner = lines[: lines.index("[end of output]")]
+        cause = inner[-1] if inner and not inner[-1].startswith("╰─>") else ""
+    errors = [line for line in lines if line.lower().startswith("error:") and "subprocess-exited" not in line]
+    found = [part for part in (cause, errors[-1] if errors else "") if part]
+    if found:
+        return " (".join(found) + (")" if len(found) == 2 else "")
+    useful = [line for line in lines if not line.startswith(("hint:", "note:"))]
+    return (useful or ["pip wheel failed without output"])[-1]

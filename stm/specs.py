@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 TRIGGER_PLACEHOLDER = "{trigger}"
 SHARING_ID_RE = re.compile(r"^[a-z0-9-]+:[a-z0-9-]+:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 SHARING_ID_FORM = "<cloud>:<region>:<metastore uuid>, e.g. aws:us-west-2:19a85dee-54bc-43a2-87ab-023d0ec16013"
+STORAGE_URL_RE = re.compile(r"^(s3|abfss|gs|r2)://[^\s/]+(/\S*)?$")
+STORAGE_URL_FORM = "a cloud storage URL s3://, abfss://, gs:// or r2://<bucket or container>/<path>"
 LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CRON_FIELD = re.compile(r"^[0-9A-Z*?/,#LW-]+$")
@@ -68,8 +70,12 @@ class TargetSpec:
     host: str | None = None
     profile: str | None = None
     catalog: str | None = None
+    # the catalog's managed location, needed where the metastore has no root storage (a cloud URL, e.g. s3://b/p)
+    storage_root: str | None = None
     schema: str | None = None
     volume: str = "artifacts"
+    # the volume holding this target's streaming checkpoints, beside the artifacts volume (whose files destroy prunes)
+    checkpoint_volume: str = "checkpoints"
     compute: Literal["serverless", "job_cluster"] = "serverless"
     cluster: ClusterSpec | None = None
     notify: list[str] = field(default_factory=list)
@@ -104,6 +110,11 @@ class ShareSpec:
     description: str = ""
     tables: dict[str, SharedTableSpec] = field(default_factory=dict)
     mask_personal_data: bool = False
+
+
+def stream_trigger(cfg: Config, target: TargetSpec) -> str:
+    """The trigger of a target's streams: availableNow on a catch-up schedule, else ``streaming.trigger``."""
+    return "availableNow" if target.catch_up_every_minutes else cfg.streaming.trigger
 
 
 def catch_up_cron(minutes: int) -> str:
@@ -196,9 +207,16 @@ def _validate_target(cfg: Config, name: str, t: TargetSpec) -> None:
         raise ConfigError(base, "set 'host' or 'profile' (a ~/.databrickscfg profile)")
     if t.host is not None and not t.host.startswith(("https://", "http://")):
         raise ConfigError(f"{base}.host", f"got {t.host!r}, expected https://<workspace host>")
-    for attr in ("catalog", "schema", "volume", "recipient", "source_catalog_prefix"):
+    for attr in ("catalog", "schema", "volume", "checkpoint_volume", "recipient", "source_catalog_prefix"):
         if getattr(t, attr) is not None:
             _ident(getattr(t, attr), f"{base}.{attr}")
+    if t.storage_root is not None and not STORAGE_URL_RE.match(t.storage_root):
+        raise ConfigError(f"{base}.storage_root", f"got {t.storage_root!r}, allowed: {STORAGE_URL_FORM}")
+    if t.checkpoint_volume == t.volume:
+        raise ConfigError(
+            f"{base}.checkpoint_volume",
+            f"got {t.volume!r}, the artifacts volume: checkpoints need a volume of their own",
+        )
     for i, email in enumerate(t.notify):
         if not EMAIL_RE.match(email):
             raise ConfigError(f"{base}.notify[{i}]", f"got {email!r}, expected an email address")
@@ -233,6 +251,15 @@ def _validate_provider(cfg: Config, base: str, t: TargetSpec) -> None:
     for attr in ("warehouse_id", "sources"):
         if getattr(t, attr):
             raise ConfigError(f"{base}.{attr}", "only allowed for role 'hub'")
+    trigger = stream_trigger(cfg, t)
+    if t.compute == "serverless" and trigger != "availableNow" and any(j.continuous for j in cfg.jobs.values()):
+        # https://docs.databricks.com/aws/en/compute/serverless/limitations: serverless streams take only the
+        # availableNow (or once) trigger, no time-based trigger intervals
+        raise ConfigError(
+            f"{base}.compute",
+            f"serverless streams allow only availableNow, not {trigger!r}; allowed modes: serverless with "
+            "catch_up_every_minutes (a scheduled availableNow catch-up) or compute 'job_cluster' (continuous)",
+        )
 
 
 def _validate_hub(cfg: Config, base: str, t: TargetSpec) -> None:

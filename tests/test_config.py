@@ -54,6 +54,8 @@ def test_config_packaged_defaults_load_with_every_catalog_table(cfg):
         ("pricing: {discounts: [{percent: 120, product: JOBS}]}\n", "pricing.discounts[0].percent", "< 100"),
         ("pricing: {discounts: [{percent: 10}]}\n", "pricing.discounts[0]", "exactly one of"),
         ("version: 2\n", "version", "allowed: 1"),
+        ("targets: {acme_prod_eu: {storage_root: /tmp/x}}\n", "acme_prod_eu.storage_root", "allowed: a cloud storage"),
+        ("targets: {acme_prod_eu: {checkpoint_volume: artifacts}}\n", "acme_prod_eu.checkpoint_volume", "of their own"),
     ],
 )
 def test_config_bad_value_names_field_path_and_allowed_values(tmp_path, text, path, problem):
@@ -122,3 +124,21 @@ def test_cli_batch_short_vacuum_retention_refused_before_any_work(capsys, tmp_pa
     assert main(["batch", "vacuum", "--retain-hours", "24", "--lake-root", str(tmp_path)]) == 2
     assert "pass --allow-short-retention" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def test_config_serverless_target_with_processing_time_stream_is_one_line_naming_target_and_modes(tmp_path):
+    overlay = _overlay(tmp_path, "targets: {acme_prod_eu: {catch_up_every_minutes: null}}\n")
+
+    with pytest.raises(ConfigError) as info:
+        load_config(overlay)
+
+    assert info.value.path == "targets.acme_prod_eu.compute"
+    message = str(info.value)
+    assert "\n" not in message and "'processingTime=5 minutes'" in message
+    assert "serverless with catch_up_every_minutes" in message and "compute 'job_cluster' (continuous)" in message
+
+
+def test_config_job_cluster_target_may_stream_continuously_with_processing_time(tmp_path):
+    cfg = load_config(_overlay(tmp_path, "targets: {globex_dev_us: {catch_up_every_minutes: null}}\n"))
+
+    assert cfg.targets["globex_dev_us"].catch_up_every_minutes is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from databricks.sdk.service.catalog import TableInfo
 
 from deploy.wheel import Wheel, build_wheel
 from stm.config import Config, load_config
@@ -25,7 +26,18 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Wheel:
 
 @pytest.fixture
 def fake() -> FakeWorkspace:
-    return FakeWorkspace(system_schemas={"billing": "ENABLE_COMPLETED", "access": "AVAILABLE", "query": "AVAILABLE"})
+    states = {"billing": "ENABLE_COMPLETED", "compute": "MANAGED", "access": "AVAILABLE", "query": "AVAILABLE"}
+    return FakeWorkspace(system_schemas=states)
+
+
+def run_jobs(cfg: Config, fake: FakeWorkspace, target: str) -> list[str]:
+    """What the provider's jobs leave behind on their first runs: every shared table, in the target's schema."""
+    t = cfg.targets[target]
+    catalog, schema = t.catalog or cfg.output.catalog, t.schema or cfg.output.schema
+    share = cfg.shares[t.share or ""]
+    for table in share.tables:
+        fake.tables[f"{catalog}.{schema}.{table}"] = TableInfo(name=table, catalog_name=catalog, schema_name=schema)
+    return [f"{schema}.{table}" for table in share.tables]
 
 
 @pytest.fixture

@@ -1,7 +1,18 @@
-"""A strictly autospecced WorkspaceClient whose service APIs keep state in memory.
+"""A strictly autospecced WorkspaceClient whose service APIs keep state in memory and enforce what Databricks does.
 
 Every service property is replaced by ``create_autospec(<its API class>, instance=True)``, so a wrong method name or
-argument fails the test; the side effects below only give the calls a memory, returning real SDK dataclasses.
+argument fails the test; the side effects below give the calls a memory, returning real SDK dataclasses, and refuse
+what the documented preconditions refuse (each rule cites its documentation where it is enforced):
+
+* a system schema Databricks manages (``MANAGED``) cannot be enabled by hand;
+* a catalog needs a managed location when the metastore has no root storage;
+* a table must exist before it is added to a share;
+* a view's sources must exist;
+* a job's wheel must exist in a created volume, and the checkpoint root its tasks run with must lie in one;
+* serverless tasks refuse ``processingTime`` triggers.
+
+Databricks checks the last two when a run starts; the fake never runs a job, so it checks them when the job is
+created or reset, which is stricter, never looser.
 """
 
 from __future__ import annotations
@@ -9,16 +20,23 @@ from __future__ import annotations
 import inspect
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 from unittest.mock import create_autospec
 
+import yaml
 from databricks.sdk import WorkspaceClient
-from databricks.sdk.errors import NotFound
+from databricks.sdk.errors import BadRequest, InvalidParameterValue, NotFound
 from databricks.sdk.service import catalog, sharing, sql
 from databricks.sdk.service import files as fs
 from databricks.sdk.service import jobs as jb
+
+from stm.config import load_config
+from stm.errors import ConfigError
+
+VOLUME_PATH = re.compile(r"^/Volumes/(\w+)/(\w+)/(\w+)/")
+SOURCE_REF = re.compile(r"FROM `(\w+)`\.`(\w+)`\.`(\w+)`")
 
 
 def autospec_workspace() -> Any:
@@ -50,19 +68,24 @@ class FakeWorkspace:
     recipients: dict[str, sharing.RecipientInfo] = field(default_factory=dict)
     providers: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # name -> (global id, shares)
     views: dict[str, catalog.TableInfo] = field(default_factory=dict)
+    tables: dict[str, catalog.TableInfo] = field(default_factory=dict)  # full name -> table (not views)
+    # (provider, share) -> the "<schema>.<table>" names that share holds, as a catalog created from it shows them
+    provider_tables: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     statements: list[str] = field(default_factory=list)
     has_metastore: bool = True
+    metastore_storage_root: str | None = "s3://metastore-root/m-1"
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(101))
 
     def client(self) -> Any:
         ws = autospec_workspace()
         ws.metastores.current.side_effect = self._current
+        ws.metastores.summary.side_effect = lambda: catalog.GetMetastoreSummaryResponse(
+            metastore_id="m-1", storage_root=self.metastore_storage_root
+        )
         ws.system_schemas.list.side_effect = lambda mid, **_: iter(
             catalog.SystemSchemaInfo(schema=k, state=v) for k, v in self.system_schemas.items()
         )
-        ws.system_schemas.enable.side_effect = lambda mid, schema, **_: self.system_schemas.__setitem__(
-            schema, "ENABLE_COMPLETED"
-        )
+        ws.system_schemas.enable.side_effect = self._enable_system_schema
         ws.catalogs.get.side_effect = lambda name, **_: self._get(self.catalogs, name)
         ws.catalogs.create.side_effect = self._create_catalog
         ws.catalogs.delete.side_effect = lambda name, **_: self._delete(self.catalogs, name)
@@ -80,7 +103,7 @@ class FakeWorkspace:
         )
         ws.jobs.get.side_effect = self._get_job
         ws.jobs.create.side_effect = self._create_job
-        ws.jobs.reset.side_effect = lambda job_id, new_settings: self.jobs.__setitem__(job_id, new_settings)
+        ws.jobs.reset.side_effect = self._reset_job
         ws.jobs.delete.side_effect = lambda job_id: self._delete(self.jobs, job_id)
         ws.shares.get.side_effect = lambda name, **_: self._get(self.shares, name)
         ws.shares.create.side_effect = self._create_share
@@ -99,8 +122,14 @@ class FakeWorkspace:
         ws.providers.list_shares.side_effect = lambda name, **_: iter(
             sharing.ProviderShare(name=s) for s in self.providers[name][1]
         )
-        ws.tables.list.side_effect = lambda cat, schema, **_: iter(
-            v for k, v in self.views.items() if k.startswith(f"{cat}.{schema}.")
+        ws.tables.list.side_effect = self._list_tables
+        ws.providers.list_provider_share_assets.side_effect = lambda provider, share, **_: (
+            sharing.ListProviderShareAssetsResponse(
+                tables=[
+                    sharing.Table(schema=n.split(".")[0], name=n.split(".")[1], share=share)
+                    for n in self.provider_tables.get((provider, share), [])
+                ]
+            )
         )
         ws.statement_execution.execute_statement.side_effect = self._execute
         return ws
@@ -122,9 +151,26 @@ class FakeWorkspace:
             raise _missing(str(key))
         del store[key]
 
+    def _enable_system_schema(self, metastore_id: str, schema: str, **_: Any) -> None:
+        # https://docs.databricks.com/api/workspace/systemschemas: MANAGED is "Databricks enables the schema
+        # automatically"; the emulation refuses a manual enable of it, as a first apply met it
+        if self.system_schemas.get(schema) == "MANAGED":
+            raise BadRequest(f"system schema {schema} is managed by Databricks and cannot be enabled by hand")
+        self.system_schemas[schema] = "ENABLE_COMPLETED"
+
     def _create_catalog(self, name: str, **kw: Any) -> catalog.CatalogInfo:
+        # https://docs.databricks.com/aws/en/catalogs/create-catalog: "If your workspace does not have a metastore-level
+        # storage location, you must specify a managed storage location" (a catalog from a share needs none)
+        if not (self.metastore_storage_root or kw.get("storage_root") or kw.get("share_name")):
+            raise InvalidParameterValue(
+                "Metastore storage root URL does not exist. Please provide a storage location for the catalog."
+            )
         info = catalog.CatalogInfo(
-            name=name, comment=kw.get("comment"), provider_name=kw.get("provider_name"), share_name=kw.get("share_name")
+            name=name,
+            comment=kw.get("comment"),
+            provider_name=kw.get("provider_name"),
+            share_name=kw.get("share_name"),
+            storage_root=kw.get("storage_root"),
         )
         self.catalogs[name] = info
         return info
@@ -157,9 +203,51 @@ class FakeWorkspace:
         return jb.Job(job_id=job_id, settings=settings)
 
     def _create_job(self, **kw: Any) -> jb.CreateResponse:
+        settings = jb.JobSettings(**kw)
+        self._check_job(settings)
         job_id = next(self._ids)
-        self.jobs[job_id] = jb.JobSettings(**kw)
+        self.jobs[job_id] = settings
         return jb.CreateResponse(job_id=job_id)
+
+    def _reset_job(self, job_id: int, new_settings: jb.JobSettings) -> None:
+        self._get(self.jobs, job_id)
+        self._check_job(new_settings)
+        self.jobs[job_id] = new_settings
+
+    def _in_volume(self, path: str) -> bool:
+        m = VOLUME_PATH.match(path.rstrip("/") + "/")
+        return m is not None and ".".join(m.groups()) in self.volumes
+
+    def _check_job(self, settings: jb.JobSettings) -> None:
+        """What a run of the job would meet first: its wheel, the checkpoint root of its config, its trigger."""
+        # https://docs.databricks.com/aws/en/jobs/python-wheel: the wheel is installed from the path given, which must
+        # exist (a workspace file or a Unity Catalog volume file)
+        wheels = [d for e in settings.environments or [] if e.spec for d in e.spec.dependencies or []]
+        wheels += [lib.whl for t in settings.tasks or [] for lib in t.libraries or [] if lib.whl]
+        for path in wheels:
+            if path not in self.files or not self._in_volume(path):
+                raise InvalidParameterValue(f"Library {path} does not exist in a Unity Catalog volume")
+        for task in settings.tasks or []:
+            params = (task.python_wheel_task.parameters or []) if task.python_wheel_task else []
+            # https://docs.databricks.com/aws/en/compute/serverless/limitations: serverless Structured Streaming
+            # supports only Trigger.AvailableNow (and Once): "no support for default or time-based trigger intervals"
+            if task.environment_key and any(p.startswith("processingTime") for p in params):
+                raise InvalidParameterValue(f"task {task.task_key}: serverless compute supports only availableNow")
+            if "--config" in params:
+                self._check_checkpoint_root(task.task_key, params[params.index("--config") + 1])
+
+    def _check_checkpoint_root(self, task: str, config_path: str) -> None:
+        # https://docs.databricks.com/aws/en/volumes/: files in Unity Catalog are written under a created volume,
+        # /Volumes/<catalog>/<schema>/<volume>/...; a checkpoint anywhere else fails at the first write
+        if config_path not in self.files:
+            raise InvalidParameterValue(f"task {task}: config file {config_path} does not exist")
+        try:
+            cfg = load_config(extra=yaml.safe_load(self.files[config_path]))
+        except ConfigError as exc:
+            raise InvalidParameterValue(f"task {task}: {exc}") from None
+        root = cfg.databricks.checkpoint_root
+        if not self._in_volume(root):
+            raise InvalidParameterValue(f"task {task}: checkpoint root {root} is not inside a created volume")
 
     def _create_share(self, name: str, **kw: Any) -> sharing.ShareInfo:
         self.shares[name] = sharing.ShareInfo(name=name, comment=kw.get("comment"), objects=[])
@@ -172,6 +260,10 @@ class FakeWorkspace:
             if up.action == sharing.SharedDataObjectUpdateAction.REMOVE:
                 self._delete(objects, up.data_object.name)
             else:
+                # https://docs.databricks.com/aws/en/delta-sharing/create-share: a table added to a share must exist
+                # and the caller must hold SELECT on it
+                if up.data_object.name not in self.tables:
+                    raise NotFound(f"TABLE_DOES_NOT_EXIST: Table '{up.data_object.name}' does not exist.")
                 objects[up.data_object.name] = up.data_object
         share.objects = list(objects.values())
         return share
@@ -198,10 +290,35 @@ class FakeWorkspace:
         self.recipients[name] = info
         return info
 
+    def _shared_tables(self, cat: str) -> Iterable[tuple[str, str]]:
+        """``(schema, table)`` of a catalog created from a share: what its provider's share holds."""
+        info = self.catalogs.get(cat)
+        if info is None or not info.share_name:
+            return []
+        names = self.provider_tables.get((info.provider_name or "", info.share_name), [])
+        return [(n.split(".")[0], n.split(".")[1]) for n in names]
+
+    def _list_tables(self, cat: str, schema: str, **_: Any) -> Iterator[catalog.TableInfo]:
+        prefix = f"{cat}.{schema}."
+        shared = [catalog.TableInfo(name=t) for s, t in self._shared_tables(cat) if s == schema]
+        own = [v for k, v in {**self.tables, **self.views}.items() if k.startswith(prefix)]
+        return iter(own + shared)
+
+    def _exists(self, cat: str, schema: str, name: str) -> bool:
+        full = f"{cat}.{schema}.{name}"
+        return full in self.tables or full in self.views or (schema, name) in set(self._shared_tables(cat))
+
     def _execute(self, statement: str, warehouse_id: str, **_: Any) -> sql.StatementResponse:
         self.statements.append(statement)
         created = re.match(r"CREATE OR REPLACE VIEW `(\w+)`\.`(\w+)`\.`(\w+)`\nCOMMENT '((?:[^'\\]|\\.)*)'", statement)
         dropped = re.match(r"DROP VIEW IF EXISTS `(\w+)`\.`(\w+)`\.`(\w+)`", statement)
+        # https://docs.databricks.com/aws/en/error-messages/table-or-view-not-found-error-class: every table or view a
+        # CREATE VIEW reads must exist
+        missing = [".".join(ref) for ref in SOURCE_REF.findall(statement) if not self._exists(*ref)] if created else []
+        if missing:
+            error = sql.ServiceError(message=f"[TABLE_OR_VIEW_NOT_FOUND] The table or view {missing[0]} is not found")
+            status = sql.StatementStatus(state=sql.StatementState.FAILED, error=error)
+            return sql.StatementResponse(statement_id=f"st-{len(self.statements)}", status=status)
         if created:
             cat, schema, name, comment = created.groups()
             self.views[f"{cat}.{schema}.{name}"] = catalog.TableInfo(name=name, comment=comment)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
+import yaml
 from databricks.sdk.errors import PermissionDenied, TemporarilyUnavailable
 from databricks.sdk.service import jobs, sharing
 
 from deploy.command import make_plan
-from deploy.execute import execute
+from deploy.execute import RETRY_HINT, execute
 from deploy.model import Change, marker
 from deploy.wheel import Wheel
-from stm.config import Config
-from tests.deploy.conftest import HUB, PROVIDER
+from stm.config import Config, load_config
+from stm.errors import UsageError
+from tests.deploy.conftest import CATCH_UP_PROVIDER, HUB, PROVIDER, run_jobs
 from tests.deploy.fake_workspace import FakeWorkspace
 
 TABLES = "monitoring.workspace_usage"
@@ -30,7 +35,7 @@ def test_provider_apply_on_empty_workspace_creates_everything_declared(cfg: Conf
     assert "create system schema access" in changes and "create system schema billing" not in changes
     assert fake.system_schemas["lakeflow"] == "ENABLE_COMPLETED"
     assert set(fake.catalogs) == {"monitoring"} and is_marked(fake.catalogs["monitoring"].comment)
-    assert f"{TABLES}.artifacts" in fake.volumes
+    assert f"{TABLES}.artifacts" in fake.volumes and f"{TABLES}.checkpoints" in fake.volumes
     wheels = [p for p in fake.files if p.endswith(".whl")]
     assert len(wheels) == 1 and fake.files[wheels[0]] == wheel.path.read_bytes()
     assert sorted(s.name or "" for s in fake.jobs.values()) == [
@@ -38,14 +43,60 @@ def test_provider_apply_on_empty_workspace_creates_everything_declared(cfg: Conf
         "stm-acme_prod_eu-maintenance",
         "stm-acme_prod_eu-stream",
     ]
-    share = fake.shares["stm_monitoring"]
-    assert len(share.objects or []) == len(cfg.shares["stm_monitoring"].tables)
-    history = sharing.SharedDataObjectHistoryDataSharingStatus.ENABLED
-    assert all(o.history_data_sharing_status == history for o in share.objects or [])
+    assert fake.shares["stm_monitoring"].objects == []
     recipient = fake.recipients["stm_central_hub"]
     assert recipient.authentication_type == sharing.AuthenticationType.DATABRICKS
     assert recipient.data_recipient_global_metastore_id == cfg.targets[PROVIDER].hub_sharing_identifier
     assert fake.grants == {"stm_monitoring": {"stm_central_hub"}}
+
+
+def test_provider_tables_not_created_yet_wait_in_the_plan_and_are_shared_once_the_jobs_made_them(
+    cfg: Config, fake: FakeWorkspace, wheel: Wheel
+):
+    _apply(cfg, fake, PROVIDER, wheel)
+    waiting = [a for a in make_plan(cfg, PROVIDER, fake.client(), wheel).actions if a.kind == "share table"]
+    assert len(waiting) == len(cfg.shares["stm_monitoring"].tables)
+    assert {a.change for a in waiting} == {Change.SKIP} and all(
+        "the next apply then shares it" in a.detail for a in waiting
+    )
+
+    run_jobs(cfg, fake, PROVIDER)
+    changes, _ = _apply(cfg, fake, PROVIDER, wheel)
+
+    assert changes == [f"create share table {a.name}" for a in waiting]
+    share = fake.shares["stm_monitoring"]
+    history = sharing.SharedDataObjectHistoryDataSharingStatus.ENABLED
+    assert len(share.objects or []) == len(waiting)
+    assert all(o.history_data_sharing_status == history for o in share.objects or [])
+
+
+def test_provider_managed_system_schema_counts_as_enabled(cfg: Config, fake: FakeWorkspace, wheel: Wheel):
+    plan = make_plan(cfg, PROVIDER, fake.client(), wheel)
+
+    compute = next(a for a in plan.actions if a.kind == "system schema" and a.name == "compute")
+    assert (compute.change, compute.detail) == (Change.UNCHANGED, "enabled")
+
+
+def test_provider_checkpoints_live_in_their_own_volume_per_target(cfg: Config, wheel: Wheel):
+    roots = []
+    for target in (PROVIDER, CATCH_UP_PROVIDER):
+        fake = FakeWorkspace()
+        _apply(cfg, fake, target, wheel)
+        (overlay,) = [c for p, c in fake.files.items() if p.endswith(".yml")]
+        roots.append(load_config(extra=yaml.safe_load(overlay)).databricks.checkpoint_root)
+        assert f"{TABLES}.checkpoints" in fake.volumes and not any("/checkpoints/" in p for p in fake.files)
+
+    assert roots == [
+        f"/Volumes/monitoring/workspace_usage/checkpoints/{PROVIDER}",
+        f"/Volumes/monitoring/workspace_usage/checkpoints/{CATCH_UP_PROVIDER}",
+    ]
+
+
+def _apply_after_the_jobs_ran(cfg: Config, fake: FakeWorkspace, wheel: Wheel) -> None:
+    """First apply, the jobs' first runs, then the apply that shares the tables they made."""
+    _apply(cfg, fake, PROVIDER, wheel)
+    run_jobs(cfg, fake, PROVIDER)
+    _apply(cfg, fake, PROVIDER, wheel)
 
 
 def is_marked(comment: str | None) -> bool:
@@ -58,7 +109,8 @@ def test_provider_second_apply_changes_nothing(cfg: Config, fake: FakeWorkspace,
     plan = make_plan(cfg, PROVIDER, w, wheel)
 
     assert plan.changes == []
-    assert {a.change for a in plan.actions} == {Change.UNCHANGED}
+    others = {(a.kind, a.change) for a in plan.actions if a.change != Change.UNCHANGED}
+    assert others == {("share table", Change.SKIP)}  # they wait for the jobs to create them
     w.jobs.create.assert_not_called()
     w.files.upload.assert_not_called()
 
@@ -77,7 +129,7 @@ def test_provider_changed_job_declaration_updates_that_job_only(cfg: Config, fak
 
 
 def test_provider_prunes_only_objects_it_made(cfg: Config, fake: FakeWorkspace, wheel: Wheel):
-    _apply(cfg, fake, PROVIDER, wheel)
+    _apply_after_the_jobs_ran(cfg, fake, wheel)
     foreign_job = jobs.JobSettings(name="someone-elses-job", tags={"team": "data"})
     fake.jobs[1] = foreign_job
     ours_gone = jobs.JobSettings(name="stm-acme_prod_eu-old", tags={**(fake.jobs[101].tags or {}), "stm_job": "old"})
@@ -131,8 +183,8 @@ def test_provider_partial_failure_reports_done_failed_and_not_attempted(cfg: Con
     assert ("system schema", "access") in failed and ("share", "stm_monitoring") in failed
     assert "needs metastore admin" in text and "needs CREATE SHARE on the metastore" in text
     assert {a.kind for a, _ in report.done} >= {"catalog", "job", "file"}
-    assert {a.kind for a in report.not_attempted} == {"share table", "recipient", "grant"}
-    assert "not attempted (" in text
+    assert {a.kind for a in report.not_attempted} == {"recipient", "grant"}  # the tables wait for the jobs
+    assert "not attempted (" in text and text.endswith(RETRY_HINT)
 
 
 def test_transient_errors_are_retried_with_backoff(cfg: Config, fake: FakeWorkspace, wheel: Wheel):
@@ -166,17 +218,35 @@ def test_open_sharing_recipient_reports_activation_link(cfg: Config, fake: FakeW
     assert "activation link" in report and "https://example.invalid/activate/stm_central_hub" in report
 
 
-def _hub_fake() -> FakeWorkspace:
+def test_catalog_where_the_metastore_has_no_root_storage_is_made_in_the_declared_location(cfg: Config, wheel: Wheel):
+    fake = FakeWorkspace(metastore_storage_root=None)
+    with pytest.raises(
+        UsageError, match=r"catalog monitoring needs a managed location.*targets\.acme_prod_eu\.storage_root"
+    ):
+        make_plan(cfg, PROVIDER, fake.client(), wheel)
+    located = dataclasses.replace(cfg.targets[PROVIDER], storage_root="s3://acme-uc/monitoring")
+    located_cfg = dataclasses.replace(cfg, targets={**cfg.targets, PROVIDER: located})
+
+    changes, _ = _apply(located_cfg, fake, PROVIDER, wheel)
+
+    assert "create catalog monitoring" in changes
+    assert fake.catalogs["monitoring"].storage_root == "s3://acme-uc/monitoring"
+
+
+def _hub_fake(cfg: Config) -> FakeWorkspace:
+    """A hub that sees both providers' shares, each holding every declared table (their jobs ran)."""
+    shared = [f"workspace_usage.{t}" for t in cfg.shares["stm_monitoring"].tables]
     return FakeWorkspace(
         providers={
             "acme": ("aws:eu-west-1:6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", ["stm_monitoring"]),
             "globex": ("aws:us-east-1:0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", ["stm_monitoring"]),
-        }
+        },
+        provider_tables={("acme", "stm_monitoring"): shared, ("globex", "stm_monitoring"): shared},
     )
 
 
 def test_hub_apply_creates_catalogs_from_shares_and_views_then_is_a_no_op(cfg: Config):
-    fake = _hub_fake()
+    fake = _hub_fake(cfg)
     _apply(cfg, fake, HUB, None)
 
     assert fake.catalogs["stm_src_acme_prod_eu"].provider_name == "acme"
@@ -188,7 +258,7 @@ def test_hub_apply_creates_catalogs_from_shares_and_views_then_is_a_no_op(cfg: C
 
 
 def test_hub_provider_not_visible_is_skipped_and_views_use_the_others(cfg: Config):
-    fake = _hub_fake()
+    fake = _hub_fake(cfg)
     del fake.providers["globex"]
 
     changes, _ = _apply(cfg, fake, HUB, None)
@@ -202,7 +272,7 @@ def test_hub_provider_not_visible_is_skipped_and_views_use_the_others(cfg: Confi
 
 
 def test_hub_destroy_drops_our_views_and_share_catalogs(cfg: Config):
-    fake = _hub_fake()
+    fake = _hub_fake(cfg)
     _apply(cfg, fake, HUB, None)
 
     _apply(cfg, fake, HUB, None, destroy=True)
@@ -214,15 +284,13 @@ def test_hub_destroy_drops_our_views_and_share_catalogs(cfg: Config):
 def test_provider_table_declared_without_history_is_shared_without_then_switched_on(
     cfg: Config, fake: FakeWorkspace, wheel: Wheel
 ):
-    import dataclasses
-
     share = cfg.shares["stm_monitoring"]
     table = next(iter(share.tables))
     quiet = dataclasses.replace(share.tables[table], history=False)
     without = dataclasses.replace(
         cfg, shares={**cfg.shares, "stm_monitoring": dataclasses.replace(share, tables={**share.tables, table: quiet})}
     )
-    _apply(without, fake, PROVIDER, wheel)
+    _apply_after_the_jobs_ran(without, fake, wheel)
     status = {o.name: o.history_data_sharing_status for o in fake.shares["stm_monitoring"].objects or []}
     assert status.pop(f"{TABLES}.{table}") == sharing.SharedDataObjectHistoryDataSharingStatus.DISABLED
     assert set(status.values()) == {sharing.SharedDataObjectHistoryDataSharingStatus.ENABLED}

@@ -24,11 +24,15 @@ def test_offline_provider_plan_lists_every_object_to_create(capsys: pytest.Captu
     for line in (
         "+ create    catalog",
         "job            stm-acme_prod_eu-daily  (cron '0 0 2 * * ?' UTC",
-        "share table    monitoring.workspace_usage.billing_summary  (WITH HISTORY)",
+        "+ create    volume         monitoring.workspace_usage.checkpoints",
+        "job            stm-acme_prod_eu-stream  (cron '0 0/15 * * * ?' UTC, serverless, tasks stream)",
+        "! skip      share table    monitoring.workspace_usage.billing_summary  (not created yet: the jobs make it on "
+        "their first run, the next apply then shares it WITH HISTORY)",
         "grant          SELECT ON SHARE stm_monitoring TO stm_central_hub",
     ):
         assert line in out
-    assert out.rstrip().endswith("to create, 0 to update, 0 to delete, 0 unchanged, 0 skipped")
+    tables = len(cfg.shares["stm_monitoring"].tables)
+    assert out.rstrip().endswith(f"to create, 0 to update, 0 to delete, 0 unchanged, {tables} skipped")
 
 
 def test_offline_hub_plan_lists_catalogs_and_views(capsys: pytest.CaptureFixture[str], cfg: Config):
@@ -87,4 +91,8 @@ def test_bundle_has_the_same_jobs_as_the_deploy(tmp_path: Path, cfg: Config):
         assert job["environments"][0]["spec"]["dependencies"] == ["./dist/*.whl"]
     assert bundle["targets"][PROVIDER]["workspace"]["host"] == cfg.targets[PROVIDER].host
     overlay = yaml.safe_load((tmp_path / "stm-deploy" / f"{PROVIDER}.yml").read_text(encoding="utf-8"))
-    assert overlay == {"engine": "databricks", "output": {"catalog": "monitoring", "schema": "workspace_usage"}}
+    assert overlay == {
+        "engine": "databricks",
+        "output": {"catalog": "monitoring", "schema": "workspace_usage"},
+        "databricks": {"checkpoint_root": f"/Volumes/monitoring/workspace_usage/checkpoints/{PROVIDER}"},
+    }

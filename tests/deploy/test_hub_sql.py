@@ -48,6 +48,16 @@ def test_account_table_without_key_reads_one_provider_per_account():
     assert "stm_src_acme_prod_us" not in statement
 
 
+def test_account_table_with_key_keeps_the_first_listed_provider_not_the_alphabetically_first():
+    listed = [SOURCES[2], SOURCES[0]]  # globex listed before acme
+    statement, _ = create_view_sql("h", "c", "s", "t", SharedTableSpec("account", ["record_id"]), listed)
+
+    order = statement.split("ORDER BY ", 1)[1]
+    assert order.index("'globex_dev_us' THEN 0") < order.index("'acme_prod_eu' THEN 1")
+    assert "ORDER BY source_account" not in statement
+    assert isinstance(sqlglot.parse_one(statement, read="databricks"), exp.Create)
+
+
 @pytest.mark.parametrize("hostile", ["x`; DROP TABLE t; --", "a.b", "", "1abc", "name with space"])
 def test_hostile_identifiers_are_refused_before_any_sql(hostile: str):
     with pytest.raises(InvalidIdentifier):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 
 import pytest
@@ -52,28 +53,40 @@ def test_daily_job_runs_at_two_utc_for_two_hours_one_at_a_time_with_retries(cfg:
     assert [t.task_key for t in daily.tasks or []] == ["snapshots", "cost_model", "current_state", "rollups"]
 
 
-def test_stream_job_is_continuous_on_serverless_and_scheduled_catch_up_on_job_cluster(cfg: Config):
-    serverless = _settings(cfg, PROVIDER)["stream"]
-    catch_up = _settings(cfg, CATCH_UP_PROVIDER)["stream"]
+def _stream_params(settings: jobs.JobSettings) -> list[str]:
+    task = (settings.tasks or [])[0].python_wheel_task
+    assert task and task.parameters
+    return task.parameters
 
-    assert serverless.continuous == jobs.Continuous(
-        pause_status=jobs.PauseStatus.UNPAUSED, task_retry_mode=jobs.TaskRetryMode.ON_FAILURE
-    )
-    params = (serverless.tasks or [])[0].python_wheel_task
-    assert (
-        params
-        and params.parameters
-        and params.parameters[:4] == ["stream", "--all", "--trigger", "processingTime=5 minutes"]
-    )
+
+def test_stream_job_on_serverless_is_a_scheduled_available_now_catch_up(cfg: Config):
+    serverless = _settings(cfg, PROVIDER)["stream"]
+
+    assert serverless.continuous is None and serverless.schedule
+    assert serverless.schedule.quartz_cron_expression == "0 0/15 * * * ?"
+    assert _stream_params(serverless)[:4] == ["stream", "--all", "--trigger", "availableNow"]
+    assert not any(p.startswith("processingTime") for p in _stream_params(serverless))
     assert serverless.environments and serverless.environments[0].spec
     assert serverless.environments[0].spec.dependencies == [ARTIFACTS.wheel]
+
+
+def test_stream_job_on_job_cluster_catches_up_or_runs_continuously(cfg: Config):
+    catch_up = _settings(cfg, CATCH_UP_PROVIDER)["stream"]
+    target = dataclasses.replace(cfg.targets[CATCH_UP_PROVIDER], catch_up_every_minutes=None)
+    continuous_cfg = dataclasses.replace(cfg, targets={**cfg.targets, CATCH_UP_PROVIDER: target})
+    continuous = _settings(continuous_cfg, CATCH_UP_PROVIDER)["stream"]
+
     assert catch_up.continuous is None and catch_up.schedule
     assert catch_up.schedule.quartz_cron_expression == "0 0/30 * * * ?"
+    assert "availableNow" in _stream_params(catch_up)
     task = (catch_up.tasks or [])[0]
-    assert task.python_wheel_task and "availableNow" in (task.python_wheel_task.parameters or [])
     assert task.libraries and task.libraries[0].whl == ARTIFACTS.wheel and catch_up.job_clusters
     cluster = catch_up.job_clusters[0].new_cluster
     assert cluster and cluster.spark_conf == {"spark.sql.codegen.cache.maxEntries": "2000"}
+    assert continuous.schedule is None and continuous.continuous == jobs.Continuous(
+        pause_status=jobs.PauseStatus.UNPAUSED, task_retry_mode=jobs.TaskRetryMode.ON_FAILURE
+    )
+    assert _stream_params(continuous)[:4] == ["stream", "--all", "--trigger", "processingTime=5 minutes"]
 
 
 def test_wheel_task_entry_points_exist_in_the_built_wheel_metadata(cfg: Config, wheel: Wheel):

@@ -61,6 +61,7 @@ def local_cfg(minilake_url: str) -> Config:
         "account": "local",
         "workspace": "local_ws",
         "notify": ["ops@example.com"],
+        "catch_up_every_minutes": 15,
     }
     return load_config(extra={"targets": {TARGET: target}})
 
@@ -73,6 +74,7 @@ def test_provider_apply_then_reapply_then_destroy_over_http(ws: WorkspaceClient,
 
     assert report.ok, report.render()
     assert ws.volumes.read("monitoring.workspace_usage.artifacts").name == "artifacts"
+    assert ws.volumes.read("monitoring.workspace_usage.checkpoints").name == "checkpoints"
     wheel_path = next(p for p in plan.actions if p.kind == "file" and p.name.endswith(".whl")).name
     assert ws.files.get_metadata(wheel_path).content_length == wheel.path.stat().st_size
     names = sorted(j.settings.name for j in ws.jobs.list() if j.settings and j.settings.name)
