@@ -1,4 +1,7 @@
-"""The CLI end to end in a subprocess, as a user runs it: exit codes are 0, nothing aborts at exit."""
+"""The CLI end to end in a subprocess, as a user runs it: exit codes are 0, nothing aborts at exit.
+
+The source lake is simulated in this process (on the session's Spark, for its deletion-vector commit): the
+``simulate`` command has its own subprocess test; each command here pays for a JVM of its own."""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from stm.simulate.simulator import simulate
+
 STM = [sys.executable, "-c", "from stm.cli import entry; entry()"]
 
 
@@ -16,10 +21,9 @@ def _stm(*args: str, lake: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*STM, *args], capture_output=True, text=True, env=env, timeout=600, check=False)
 
 
-def test_cli_simulate_stream_reset_restream_exit_zero_without_duplicates(tmp_path):
+def test_cli_stream_reset_restream_exit_zero_without_duplicates(spark, tmp_path):
     lake = tmp_path / "lake"
-    sim = _stm("simulate", "--accounts", "2", "--workspaces", "1", "--days", "2", "--seed", "3", lake=lake)
-    assert sim.returncode == 0, sim.stderr[-2000:]
+    assert simulate(lake, accounts=2, workspaces=1, days=2, seed=3)["billing.usage"] > 0
     first = _stm("stream", "billing_usage_bronze", "jobs_bronze", "--trigger", "availableNow", lake=lake)
     assert first.returncode == 0, first.stderr[-2000:]
     assert "app=billing_usage_bronze batch=0" in first.stderr
@@ -35,9 +39,9 @@ def test_cli_simulate_stream_reset_restream_exit_zero_without_duplicates(tmp_pat
     assert rows_in > 0 and rows_out == 0  # every record re-read from version 0 is already in bronze
 
 
-def test_cli_long_lived_stream_sigterm_stops_cleanly_with_nothing_lost(tmp_path):
+def test_cli_long_lived_stream_sigterm_stops_cleanly_with_nothing_lost(spark, tmp_path):
     lake = tmp_path / "lake"
-    assert _stm("simulate", "--days", "1", "--seed", "5", lake=lake).returncode == 0
+    assert simulate(lake, days=1, seed=5)["billing.usage"] > 0
     env = {**os.environ, "STM_LAKE_ROOT": str(lake), "PYSPARK_PYTHON": sys.executable}
     args = [*STM, "stream", "billing_usage_bronze", "billing_summary", "--trigger", "processingTime=2 seconds"]
     proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
