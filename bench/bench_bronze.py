@@ -11,10 +11,10 @@ On a simulated ``system.billing.usage`` of ~1M rows (2 accounts x 10 workspaces 
 (r) for reference only, a delta-rs copy without Spark (read to Arrow, ``write_deltalake``) in a process of its own,
     run first, before the Spark session starts;
 (c) a 10,000-row append to the source streamed by the real app into the 1M-row bronze, and by a second app into an
-    *empty* bronze. The append is what a system table receives: the newest records (the latest usage dates) under
-    new record ids; with bronze partitioned by usage date, the MERGE reads only those dates' files (an append spread
-    over every date would read them all) (what that means is printed with the result), three rounds after one warm-up
-    round; both apps resume their checkpoints, so both go through the same Delta MERGE.
+    *empty* bronze (what that means is printed with the result), three rounds after one warm-up round. The append
+    is what a system table receives: the newest records (the latest usage dates) under new record ids; with bronze
+    partitioned by usage date, the MERGE reads only those dates' files (an append spread over every date would read
+    them all); both apps resume their checkpoints, so both go through the same Delta MERGE.
 Prints the seconds of each step, the ratios b/a (goal <= 3), b/r, and c(1M)/c(empty) of the medians of the three
 rounds (goal <= 1.3; the micro-batch as Spark times it, the whole app run printed too), then the peak memory of the
 whole process tree (JVM included): of (c), and before it of (r), of (a) with (b), apart.
@@ -131,18 +131,14 @@ def ingest_ratio(
     return cold
 
 
-def source_dates(src: Path) -> pa.ChunkedArray:
-    return DeltaTable(str(src)).to_pyarrow_dataset().to_table(columns=["usage_date"])["usage_date"]
-
-
-def newest_rows(src: Path) -> pa.Table:
-    """The ``APPEND_ROWS`` rows of the latest usage dates (a system table's appends carry the newest dates): only
-    the dates are read whole, then the rows from the cutoff date on."""
-    dates = source_dates(src).sort("descending")
-    cutoff = dates[min(APPEND_ROWS, len(dates)) - 1]
+def newest_rows(src: Path) -> tuple[pa.Table, int]:
+    """The ``APPEND_ROWS`` rows of the latest usage dates (a system table's appends carry the newest dates), and how
+    many usage dates the source has: only the dates are read whole, then the rows from the cutoff date on."""
     dataset = DeltaTable(str(src)).to_pyarrow_dataset()
+    dates = dataset.to_table(columns=["usage_date"])["usage_date"].sort("descending")
+    cutoff = dates[min(APPEND_ROWS, len(dates)) - 1]
     rows = dataset.to_table(filter=pc.field("usage_date") >= cutoff).sort_by([("usage_date", "descending")])
-    return rows[:APPEND_ROWS]
+    return rows[:APPEND_ROWS], len(pc.unique(dates))
 
 
 def describe_empty(engine: Engine) -> str:
@@ -179,11 +175,11 @@ def run(root: Path, args: argparse.Namespace, memory: PeakMemory) -> None:
     assert ingest.rows == records == engine.store.read(app.target).count(), (ingest, records)
     memory.split("(a) and (b): the floor and the bronze app, cold and warm")
 
-    head = newest_rows(src)
+    head, source_days = newest_rows(src)
     dates = pc.unique(head["usage_date"])
     newest = f"each append: the {APPEND_ROWS:,} newest source rows under new record ids, {len(dates)} usage date(s)"
     print(newest, end=" ")
-    print(f"({pc.min(dates)} to {pc.max(dates)}) of the bronze's {len(pc.unique(source_dates(src)))}")
+    print(f"({pc.min(dates)} to {pc.max(dates)}) of the bronze's {source_days}")
     empty_app = App(f"{APP}_empty", app.source, EMPTY_TARGET, app.spec)
     runs: dict[str, list[Run]] = {"full": [], "empty": []}
     for round_no in range(ROUNDS + 1):  # round 0 warms up and starts the empty app's checkpoint; not counted
