@@ -18,6 +18,7 @@ from stm.store.base import Bound, Txn
 from stm.store.databricks import CatalogTableStore
 from stm.store.delta import TableStore
 from stm.store.local import LocalTableStore
+from tests.delta_log import commits, data_commits, operation
 
 
 def _df(spark: Any, rows: list[tuple[str, int]], extra: str | None = None) -> Any:
@@ -47,6 +48,14 @@ class Case:
         return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+@pytest.fixture
+def no_auto_compaction(spark: Any) -> Any:
+    """Auto compaction off in this session (the conf overrides the table property): for tests that lay out files."""
+    spark.conf.set("spark.databricks.delta.autoCompact.enabled", "false")
+    yield
+    spark.conf.unset("spark.databricks.delta.autoCompact.enabled")
+
+
 @pytest.fixture(params=["path", "catalog"])
 def case(request: pytest.FixtureRequest, spark: Any, tmp_path: Path) -> Case:
     if request.param == "path":
@@ -62,7 +71,7 @@ def test_store_insert_only_keeps_first_row_per_key_and_commits_only_adds(spark, 
     second = store.merge(t, _df(spark, [("b", 99), ("c", 3)]), ["id"], insert_only=True, txn=Txn("app", 1))
     assert (first.inserted, second.inserted, second.updated) == (2, 1, 0)
     assert case.rows() == [("a", 1), ("b", 2), ("c", 3)]
-    actions = case.log(1)
+    _, actions = data_commits(case.folder())
     assert not [a for a in actions if "remove" in a]
     assert {k: v for k, v in actions[1]["txn"].items() if k != "lastUpdated"} == {"appId": "app", "version": 1}
     assert actions[0]["commitInfo"]["engineInfo"].split()[1].startswith("Delta-Lake/")
@@ -174,14 +183,30 @@ def test_store_insert_only_into_date_partitioned_table_reads_only_the_batch_date
     # a replayed key of day 2 is found; day 1's file is not read (it is made unreadable to prove it)
     (next((case.folder() / "day=2026-10-01").glob("*.parquet"))).write_bytes(b"not parquet")
     result = store.merge(t, _dated(spark, [("b", d2, 99), ("c", d2, 3)]), ["k", "day"], insert_only=True)
-    assert (result.inserted, store.version(t)) == (1, version + 1)
-    assert [a for a in case.log(version + 1) if "remove" in a] == []
+    (merged,) = data_commits(case.folder(), after=version)
+    assert result.inserted == 1 and [a for a in merged if "remove" in a] == []
     assert sorted(tuple(r) for r in store.read(t).where("day = DATE'2026-10-02'").collect()) == [
         ("b", d2, 2), ("c", d2, 3),
     ]  # fmt: skip
 
 
-def test_store_insert_only_with_bound_reads_only_files_overlapping_the_range(spark, case):
+def test_store_merged_table_compacts_its_small_files_without_changing_data(spark, case):
+    store, t = case.store, case.table
+    for n in range(3):  # three micro-batches of two files each (two local slices) into one (unpartitioned) table
+        store.merge(t, _df(spark, [(f"a{n}", n), (f"b{n}", n)]), ["id"], insert_only=True)
+    compactions = [a for _, a in commits(case.folder()) if operation(a) == "OPTIMIZE"]
+    assert compactions and all(
+        next(x["commitInfo"] for x in a if "commitInfo" in x)["operationParameters"]["auto"] in (True, "true")
+        for a in compactions
+    )
+    merges = data_commits(case.folder())  # checks every compaction changes no data
+    assert len(merges) == 3 and not [a for m in merges for a in m if "remove" in a]
+    live = store.delta_table(t).detail().first()
+    assert live is not None and live["numFiles"] < 6
+    assert len(case.rows()) == 6
+
+
+def test_store_insert_only_with_bound_reads_only_files_overlapping_the_range(spark, case, no_auto_compaction):
     store, t = case.store, case.table
     d1, d2, d3 = date(2026, 10, 1), date(2026, 10, 2), date(2026, 10, 3)
     store.merge(t, _dated(spark, [("a", d1, 1)]).coalesce(1), ["k"], insert_only=True)

@@ -37,9 +37,14 @@ TXN_AUTO_RESET = "spark.databricks.delta.write.txnVersion.autoReset.enabled"
 RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
 MAINTENANCE_OPERATIONS = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END"})
 # Properties of every table this store creates: the change data feed, what a table's readers downstream and its
-# share WITH HISTORY read its updates from. Small files from micro-batches are compacted by the maintenance job's
-# OPTIMIZE, not by auto compaction, which would add a rewrite to every few micro-batches' commits.
+# share WITH HISTORY read its updates from.
 TABLE_PROPERTIES = {"delta.enableChangeDataFeed": "true"}
+# Tables a MERGE creates also get Delta's auto compaction: every micro-batch adds a small file to the partitions it
+# touches, and without compaction each MERGE reads one more file than the last (a long-lived app slows down with its
+# history). After a commit Delta compacts a touched partition the first time it holds several small files in this
+# process, then whenever 50 (``spark.databricks.delta.autoCompact.minNumFiles``) have gathered. The compaction is a
+# commit of its own that changes no data, so streams downstream skip it and the MERGE commits stay append-only.
+MERGE_TABLE_PROPERTIES = {**TABLE_PROPERTIES, "delta.autoOptimize.autoCompact": "true"}
 
 
 def replace_where(column: str, values: Sequence[object]) -> str:
@@ -163,7 +168,7 @@ class TableStore(ABC):
     def _committed(self, name: str, before: int | None) -> dict[str, Any] | None:
         """The commit a write just made, or None when it made none (its app transaction was already there).
 
-        A maintenance job's OPTIMIZE may have committed right after it: maintenance commits are passed over."""
+        Auto compaction or a maintenance job's OPTIMIZE may have committed right after it: those are passed over."""
         for commit in self.history(name, 4):
             if before is not None and int(commit["version"]) <= before:
                 return None
@@ -194,7 +199,7 @@ class TableStore(ABC):
 
         before = self.version(name)
         if before is None:
-            self._write(name, df, "append", txn, {"mergeSchema": "true", **TABLE_PROPERTIES}, partition_by)
+            self._write(name, df, "append", txn, {"mergeSchema": "true", **MERGE_TABLE_PROPERTIES}, partition_by)
             return _write_result(self._committed(name, None), "numOutputRows")
         condition = F.lit(True)
         for key in keys:
