@@ -116,6 +116,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StmError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except (PermissionError, IsADirectoryError, NotADirectoryError) as exc:  # a path the user gave cannot be used
+        print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -20,7 +20,9 @@ from stm.typed import deep_merge, load_dataclass
 
 CONF_FILES = ("defaults.yml", "catalog.yml", "jobs.yml", "environments.yml", "shares.yml")
 TRIGGER_RE = re.compile(r"^processingTime=(\d+) (second|seconds|minute|minutes|hour|hours)$")
-TRIGGER_ALLOWED = "'availableNow' or 'processingTime=<N> seconds|minutes|hours'"
+TRIGGER_ALLOWED = "'availableNow' or 'processingTime=<N> seconds|minutes|hours', at most 24 hours"
+_UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600}
+MAX_TRIGGER_SECONDS = 24 * 3600  # a longer interval is a typo: the stream would sit idle for days between batches
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,7 @@ def parse_trigger(value: str, path: str = "streaming.trigger") -> dict[str, Any]
     if value == "availableNow":
         return {"availableNow": True}
     m = TRIGGER_RE.match(value or "")
-    if not m or int(m.group(1)) <= 0:
+    if not m or not 0 < int(m.group(1)) * _UNIT_SECONDS[m.group(2).rstrip("s")] <= MAX_TRIGGER_SECONDS:
         raise ConfigError(path, f"got {value!r}, allowed: {TRIGGER_ALLOWED}")
     return {"processingTime": f"{int(m.group(1))} {m.group(2)}"}
 
@@ -215,9 +217,27 @@ def _ident(value: str, path: str) -> None:
         raise ConfigError(path, str(exc)) from None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error, not "the last one wins"."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _value in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {key!r} (line {key_node.start_mark.line + 1}): give each key once",
+                    key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def _read_yaml(text: str, origin: str) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(origin, f"not valid YAML: {str(exc).splitlines()[0]}") from None
     if data is None:
@@ -225,6 +245,17 @@ def _read_yaml(text: str, origin: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(origin, "the top level must be a mapping")
     return data
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            "--config", f"file {str(path)!r} is not UTF-8 text (byte {exc.start}): save it as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise ConfigError("--config", f"file {str(path)!r} cannot be read: {exc.strerror}") from None
 
 
 def packaged_tree() -> dict[str, Any]:
@@ -243,7 +274,7 @@ def load_config(overlay: str | os.PathLike[str] | None = None, extra: dict[str, 
         path = Path(overlay)
         if not path.is_file():
             raise ConfigError("--config", f"file {str(path)!r} does not exist")
-        tree = deep_merge(tree, _read_yaml(path.read_text(encoding="utf-8"), str(path)))
+        tree = deep_merge(tree, _read_yaml(_read_text(path), str(path)))
     if extra:
         tree = deep_merge(tree, extra)
     cfg = load_dataclass(Config, tree, "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,10 +25,28 @@ class Engine:
     checkpoint_root: Path
 
 
-def require_lake_root(lake_root: Path | None) -> Path:
+def require_lake_root(lake_root: Path | None, *, writable: bool = False) -> Path:
+    """The lake root as an absolute path: a directory (or a path one can be made at); with ``writable``, one this
+    process may write, checked before anything is created."""
     if lake_root is None:
         raise UsageError("--lake-root DIR (or STM_LAKE_ROOT) is required for the local engine")
-    return Path(lake_root).resolve()
+    root = Path(lake_root).resolve()
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"--lake-root {str(root)!r} is a file, not a directory")
+    if writable:
+        require_writable(root, "--lake-root")
+    return root
+
+
+def require_writable(path: Path, what: str) -> None:
+    """``path`` (or, if it does not exist yet, its nearest existing parent) is a directory this process may write."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{what} {str(path)!r}: {str(existing)!r} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{what} {str(path)!r}: directory {str(existing)!r} is not writable by this user")
 
 
 def open_engine(cfg: Config, lake_root: Path | None, app_name: str = "stm") -> Engine:

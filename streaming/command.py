@@ -40,11 +40,13 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     trigger = parse_trigger(args.trigger or cfg.streaming.trigger, "--trigger" if args.trigger else "streaming.trigger")
     apps = resolve_apps(cfg, args.apps, args.all_apps)
-    max_files = args.max_files_per_trigger or cfg.streaming.max_files_per_trigger
+    max_files = (
+        cfg.streaming.max_files_per_trigger if args.max_files_per_trigger is None else args.max_files_per_trigger
+    )
     if max_files < 1:
         from stm.errors import UsageError
 
-        raise UsageError(f"--max-files-per-trigger {max_files}: must be a positive integer")
+        raise UsageError(f"--max-files-per-trigger: got {max_files}, allowed: a positive integer")
     engine = open_engine(cfg, args.lake_root, "stm-stream")
     runner = StreamRunner(
         cfg,

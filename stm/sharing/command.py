@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from stm.config import Config, load_config
+from stm.engine import require_lake_root, require_writable
 from stm.errors import UsageError
 from stm.sharing.recipients import DEFAULT_ENDPOINT, DEFAULT_PORT, RecipientStore
 
@@ -33,7 +34,10 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
     p.add_argument("name", nargs="?", help="recipient name (add, remove)")
     p.add_argument("--share", action="append", default=[], help="add: a share the recipient may read (repeatable)")
     p.add_argument(
-        "--endpoint", default=None, help=f"add: the endpoint URL in the profile (default {DEFAULT_ENDPOINT})"
+        "--endpoint",
+        default=None,
+        help=f"add: the endpoint URL in the profile (default {DEFAULT_ENDPOINT}); serve: the public URL its file "
+        "links start with (default http://HOST:PORT/delta-sharing; never taken from a request)",
     )
     p.add_argument("--host", default="127.0.0.1", help="serve: address to bind (default loopback only)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"serve: port (default {DEFAULT_PORT})")
@@ -43,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
 def _lake_root(args: argparse.Namespace) -> Path:
     if args.lake_root is None:
         raise UsageError("--lake-root (or STM_LAKE_ROOT) is required: the provider lake to share")
-    return Path(args.lake_root)
+    return require_lake_root(args.lake_root)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "serve":
         if args.verb or args.name:
             raise UsageError("stm share serve takes no positional arguments")
-        return serve(cfg, root, args.host, args.port)
+        return serve(cfg, root, args.host, args.port, args.endpoint)
     store = RecipientStore(root)
     if args.verb is None:
         raise UsageError("stm share recipient: give add, list or remove")
@@ -63,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.name:
         raise UsageError(f"stm share recipient {args.verb}: the recipient NAME is required")
+    require_writable(store.dir, "--lake-root")  # checked before a token or profile exists
     if args.verb == "remove":
         store.remove(args.name)
         print(f"removed recipient {args.name}")
@@ -84,7 +89,7 @@ def add_recipient(cfg: Config, store: RecipientStore, name: str, shares: list[st
     return 0
 
 
-def serve(cfg: Config, root: Path, host: str, port: int) -> int:
+def serve(cfg: Config, root: Path, host: str, port: int, endpoint: str | None = None) -> int:
     """Serve until interrupted."""
     import uvicorn
 
@@ -93,8 +98,13 @@ def serve(cfg: Config, root: Path, host: str, port: int) -> int:
     if not root.is_dir():
         raise UsageError(f"--lake-root: {str(root)!r} is not a directory")
     if host not in ("127.0.0.1", "localhost", "::1"):
-        log.warning("binding to %s: the endpoint is reachable beyond this machine (plain HTTP)", host)
-    app = create_app(root, cfg, RecipientStore(root))
+        log.warning("binding to %s: reachable beyond this machine (plain HTTP); give --endpoint, its public URL", host)
+    if endpoint is not None and not endpoint.startswith(("http://", "https://")):
+        raise UsageError(f"--endpoint: got {endpoint!r}, expected http(s)://host:port/delta-sharing")
+    if not 0 < port < 65536:
+        raise UsageError(f"--port: got {port}, allowed: 1 to 65535")
+    bound = f"[{host}]" if ":" in host else host
+    app = create_app(root, cfg, RecipientStore(root), endpoint=endpoint or f"http://{bound}:{port}/delta-sharing")
     log.info("serving shares %s of %s on http://%s:%d/delta-sharing", ", ".join(cfg.shares), root, host, port)
     # uvicorn's access log prints query strings; our RequestLog middleware logs each request without them
     uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning")

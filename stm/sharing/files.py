@@ -81,6 +81,14 @@ def lake_key(path: Path) -> bytes:
     return key
 
 
+_GRANT_FIELDS = {"r": str, "s": str, "t": str, "p": str, "v": int, "e": int}
+
+
+def _grant_fields_valid(doc: dict[str, object]) -> bool:
+    """Every field of a grant present with its type (a JSON true is not a version)."""
+    return all(isinstance(doc.get(k), t) and not isinstance(doc.get(k), bool) for k, t in _GRANT_FIELDS.items())
+
+
 class FileSigner:
     """Signs file grants with the lake's URL key; a URL is valid until ``ttl_seconds`` after it was issued."""
 
@@ -107,10 +115,13 @@ class FileSigner:
         parts = token[: -len(".parquet")].split(".")
         if len(parts) != 2 or not hmac.compare_digest(self._sig(parts[0]), parts[1]):
             raise _refused()
-        doc = json.loads(_unb64(parts[0]))
-        if "v" not in doc:  # signed by an endpoint before URLs named their version: no longer honoured
-            raise _refused()
-        grant = FileGrant(doc["r"], doc["s"], doc["t"], doc["p"], int(doc["v"]), int(doc["e"]))
+        try:
+            doc = json.loads(_unb64(parts[0]))
+        except ValueError:  # not base64, not UTF-8 or not JSON
+            raise _refused() from None
+        if not isinstance(doc, dict) or not _grant_fields_valid(doc):
+            raise _refused()  # e.g. signed by an endpoint before URLs named their version: no longer honoured
+        grant = FileGrant(doc["r"], doc["s"], doc["t"], doc["p"], doc["v"], doc["e"])
         if grant.expires_ms < time.time() * 1000:
             raise _refused()
         return grant

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 
 from stm.config import load_config
+from stm.engine import require_lake_root
 from stm.errors import ConfigError, UsageError
 
 log = logging.getLogger(__name__)
@@ -37,7 +39,16 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("hub.providers", "no providers: list them in the hub: section of a --config file")
     if args.retries < 0:
         raise UsageError("--retries must be 0 or more")
-    statuses = Hub(Path(args.lake_root), cfg, retries=args.retries).sync()
+    for name, provider in cfg.hub.providers.items():  # one error naming the file, not one failure per table
+        if "://" in provider.profile:
+            continue  # a remote profile (fsspec URL) is read by the client
+        profile = Path(provider.profile)
+        if not profile.is_file():
+            raise ConfigError(f"hub.providers.{name}.profile", f"file {str(profile)!r} does not exist")
+        if not os.access(profile, os.R_OK):
+            raise ConfigError(f"hub.providers.{name}.profile", f"file {str(profile)!r} is not readable by this user")
+    root = require_lake_root(args.lake_root, writable=True)
+    statuses = Hub(root, cfg, retries=args.retries).sync()
     failed = [s for s in statuses if s.status == "failed"]
     counts: dict[str, int] = {}
     for s in statuses:

@@ -53,11 +53,28 @@ Handler = Callable[[Request], Awaitable[Response]]
 class SharingService:
     """The protocol endpoints; holds the lake, the recipients and the URL signer (no globals)."""
 
-    def __init__(self, lake: SharedLake, recipients: RecipientStore, signer: FileSigner, masker: Masker) -> None:
+    def __init__(
+        self,
+        lake: SharedLake,
+        recipients: RecipientStore,
+        signer: FileSigner,
+        masker: Masker,
+        endpoint: str | None = None,
+    ) -> None:
         self.lake = lake
         self.recipients = recipients
         self.signer = signer
         self.masker = masker
+        self.endpoint = endpoint.rstrip("/") if endpoint else None
+
+    def files_base(self, request: Request) -> str:
+        """Where file URLs point: the configured endpoint, else the address the server is bound to; never the
+        request's Host header (a client could point another recipient's files elsewhere)."""
+        if self.endpoint is not None:
+            return f"{self.endpoint}/files/"
+        host, port = request.scope["server"]
+        host = f"[{host}]" if ":" in host else host
+        return f"{request.url.scheme}://{host}:{port}{PREFIX}/files/"
 
     # --- auth -----------------------------------------------------------------------------------------------
     def recipient(self, request: Request) -> Recipient:
@@ -148,7 +165,7 @@ class SharingService:
         self, request: Request, recipient: Recipient, share: str, table: str, path: Path, listed_at: int
     ) -> UrlFor:
         """Signs URLs for files listed at version ``listed_at`` (a change action: at the version of its commit)."""
-        base = f"{request.url.scheme}://{request.url.netloc}{PREFIX}/files/"
+        base = self.files_base(request)
         masking = self.lake.share(share).mask_personal_data
 
         def url_for(f: LogFile) -> tuple[str, int, int]:
@@ -240,7 +257,9 @@ class SharingService:
 async def read_json_body(request: Request) -> dict[str, Any]:
     """The request's JSON object body, refusing more than ``MAX_BODY_BYTES`` without reading it all."""
     length = request.headers.get("content-length")
-    if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+    if length is not None and not (length.isascii() and length.isdigit()):
+        raise ProtocolError(400, "MALFORMED_REQUEST", "the Content-Length header must be a non-negative integer")
+    if length is not None and int(length) > MAX_BODY_BYTES:
         raise ProtocolError(413, "INVALID_PARAMETER_VALUE", f"the request body is limited to {MAX_BODY_BYTES} bytes")
     data = b""
     async for chunk in request.stream():
@@ -253,7 +272,7 @@ async def read_json_body(request: Request) -> dict[str, Any]:
         return {}
     try:
         body = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's stack
         raise ProtocolError(400, "MALFORMED_REQUEST", "the request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise ProtocolError(400, "MALFORMED_REQUEST", "the request body must be a JSON object")
@@ -309,11 +328,18 @@ class RequestLog:
             log.info("recipient=%s %s %s %d", who, scope["method"], _loggable(scope["path"]), status)
 
 
-def create_app(lake_root: Path, cfg: Config, recipients: RecipientStore, signer: FileSigner | None = None) -> ASGIApp:
-    """The sharing endpoint over ``lake_root`` for the shares declared in ``cfg``."""
+def create_app(
+    lake_root: Path,
+    cfg: Config,
+    recipients: RecipientStore,
+    signer: FileSigner | None = None,
+    endpoint: str | None = None,
+) -> ASGIApp:
+    """The sharing endpoint over ``lake_root`` for the shares declared in ``cfg``; file URLs start with
+    ``endpoint`` (the public URL of ``/delta-sharing``; default: the address the server is bound to)."""
     lake = SharedLake(lake_root, cfg)
     sharing_dir = Path(lake_root) / SHARING_DIR
-    svc = SharingService(lake, recipients, signer or FileSigner(sharing_dir), Masker(sharing_dir))
+    svc = SharingService(lake, recipients, signer or FileSigner(sharing_dir), Masker(sharing_dir), endpoint)
     t = "/shares/{share}/schemas/{schema}/tables/{table}"
     routes = [
         Route(f"{PREFIX}/shares", svc.list_shares, methods=["GET"]),

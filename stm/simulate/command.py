@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from stm.cli import iso_date
+from stm.engine import require_lake_root
 from stm.errors import UsageError
 
 
@@ -47,8 +48,9 @@ def run(args: argparse.Namespace) -> int:
     if args.lake_root is None:
         raise UsageError("simulate: --lake-root (or STM_LAKE_ROOT) is required")
     cfg = load_config(args.config)
+    lake_root = require_lake_root(args.lake_root, writable=True)
     rows = simulate(
-        args.lake_root,
+        lake_root,
         accounts=args.accounts,
         workspaces=args.workspaces,
         days=args.days,
@@ -61,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         session=lambda: local_session(cfg, "stm-simulate"),
     )
     width = max(len(t) for t in rows)
-    print(f"simulated system catalog at {args.lake_root / 'system'}")
+    print(f"simulated system catalog at {lake_root / 'system'}")
     for table, count in rows.items():
         print(f"  system.{table:<{width}}  {count:>10,} rows")
     return 0
