@@ -7,13 +7,19 @@ from typing import Any
 
 from stm.config import load_config
 from stm.engine import CHECKPOINTS_DIR, require_lake_root
+from stm.errors import UsageError
 from streaming.apps import resolve_apps
 from streaming.checkpoints import Checkpoints
+
+
+def _no_action(_args: argparse.Namespace) -> int:
+    raise UsageError("stm checkpoint: an action is required; valid actions: reset")
 
 
 def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     p = sub.add_parser("checkpoint", help="manage streaming checkpoints")
     actions = p.add_subparsers(dest="action", metavar="ACTION")
+    p.set_defaults(func=_no_action)
     reset = actions.add_parser(
         "reset",
         parents=[parent],
