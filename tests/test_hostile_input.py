@@ -131,7 +131,7 @@ CASES: list[tuple[str, list[str], str]] = [
         "share-read-only-add",
         ["share", "recipient", "add", "bob", "--share", "stm_monitoring", "--lake-root", "{ro}"],
         "is not writable",
-    ),  # fmt: skip
+    ),
     ("share-lake-is-file", ["share", "recipient", "list", "--lake-root", "{file}"], "is a file, not a directory"),
     ("share-no-verb", ["share", "recipient", "--lake-root", "{dir}"], "give add, list or remove"),
     ("share-no-name", ["share", "recipient", "add", "--lake-root", "{dir}"], "the recipient NAME is required"),
@@ -139,7 +139,7 @@ CASES: list[tuple[str, list[str], str]] = [
         "share-hostile-name",
         ["share", "recipient", "add", "b`ob", "--share", "stm_monitoring", "--lake-root", "{dir}"],
         "recipient name",
-    ),  # fmt: skip
+    ),
     ("share-unknown-share", ["share", "recipient", "add", "bob", "--share", "nope", "--lake-root", "{dir}"], "'nope'"),
     (
         "share-bad-endpoint",
@@ -156,7 +156,7 @@ CASES: list[tuple[str, list[str], str]] = [
             "{dir}",
         ],
         "--endpoint",
-    ),  # fmt: skip
+    ),
     ("share-serve-bad-endpoint", ["share", "serve", "--endpoint", "x", "--lake-root", "{dir}"], "--endpoint"),
     ("share-serve-bad-port", ["share", "serve", "--port", "70000", "--lake-root", "{dir}"], "--port"),
     ("report-lake-is-file", ["report", "--lake-root", "{file}"], "is a file, not a directory"),
