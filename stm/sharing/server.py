@@ -44,6 +44,7 @@ from stm.sharing.shared_table import SharedTable
 
 log = logging.getLogger(__name__)
 PREFIX = "/delta-sharing"
+MAX_HEADER_BYTES = 16 * 1024  # a client's headers (a bearer token, a few names): a larger block is refused, not parsed
 MAX_BODY_BYTES = 64 * 1024
 MAX_RESULTS = 1000
 VERSION_HEADER = "delta-table-version"
@@ -314,6 +315,15 @@ class RequestLog:
             await self.app(scope, receive, send)
             return
         status = 500
+        if sum(len(k) + len(v) for k, v in scope["headers"]) > MAX_HEADER_BYTES:
+            status = 431
+            too_big = JSONResponse(
+                {"errorCode": "INVALID_PARAMETER_VALUE", "message": f"headers are limited to {MAX_HEADER_BYTES} bytes"},
+                status_code=status,
+            )
+            await too_big(scope, receive, send)
+            log.info("recipient=- %s %s %d", scope["method"], _loggable(scope["path"]), status)
+            return
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
