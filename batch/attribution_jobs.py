@@ -1,0 +1,90 @@
+"""The query cost batch job: ``query_cost`` from billing, warehouses and query history, then its two rollups.
+
+Every date is recomputed (or the dates between ``--from`` and ``--to``), so a billing correction or a late statement
+changes its own dates on the next run; a table whose recomputed dates hold the same rows is not written.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import date, timedelta
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from batch.attribution import WAREHOUSE, query_cost, query_cost_by_source, query_cost_by_user
+from batch.jobs import ORDER_ROLLUP, _read, _skipping_missing_inputs, same_contents
+from batch.registry import BatchContext, JobResult, job
+from batch.rollups import between
+from stm.store.delta import TableStore
+from stm.store.retry import retry_on_conflict
+
+DATE = "usage_date"
+
+
+def replace_dates_if_changed(
+    store: TableStore, target: str, fresh: DataFrame, dates: list[date] | None, order: list[str]
+) -> JobResult:
+    """Replace the rows of ``dates`` (all rows when None) by ``fresh`` unless they already hold the same rows."""
+    if store.exists(target):
+        existing = store.read(target)
+        if dates is not None:
+            existing = existing.where(F.col(DATE).isin(dates))
+        if same_contents(existing, fresh):
+            return JobResult(detail="unchanged")
+    write = functools.partial(store.replace, target, fresh.orderBy(*order), column=DATE, values=dates)
+    rows = retry_on_conflict(f"replace {target}", write)
+    return JobResult(rows=rows, detail=f"{rows} rows written")
+
+
+def _days(lo: date, hi: date) -> list[date]:
+    return [lo + timedelta(days=i) for i in range((hi - lo).days + 1)]
+
+
+def query_cost_tables(ctx: BatchContext) -> JobResult:
+    billing = _read(ctx, "billing_summary")
+    warehouses = _read(ctx, "warehouses_bronze")
+    history = _read(ctx, "query_history_bronze")
+    lo, hi = ctx.date_from, ctx.date_to
+    dates: list[date] | None = None
+    if lo or hi:
+        if lo is None or hi is None:
+            bounds = billing.agg(F.min(DATE), F.max(DATE)).first()
+            lo, hi = lo or (bounds[0] if bounds else None), hi or (bounds[1] if bounds else None)
+        if lo is None or hi is None or lo > hi:
+            return JobResult(detail="no billing dates in the range")
+        dates = _days(lo, hi)
+        # a day's hours come from billing rows of that day and statements that ran into it
+        billing = billing.where(between(F.col(DATE), lo, hi))
+        day_after = hi + timedelta(days=1)
+        history = history.where((F.col("end_time") >= F.lit(lo)) & (F.col("start_time") < F.lit(day_after)))
+    per_statement = query_cost(billing, warehouses, history)
+    if dates is not None:
+        per_statement = per_statement.where(F.col(DATE).isin(dates))
+    results: dict[str, JobResult] = {}
+    target = ctx.cfg.output_name("query_cost")
+    results["query_cost"] = replace_dates_if_changed(
+        ctx.store, target, per_statement, dates, [DATE, *WAREHOUSE, "statement_id"]
+    )
+    # the rollups read the table just written: the attribution is computed once
+    written = ctx.store.read(target)
+    if dates is not None:
+        written = written.where(F.col(DATE).isin(dates))
+    for name, build, keys in (
+        ("query_cost_by_user", query_cost_by_user, ["executed_by"]),
+        ("query_cost_by_source", query_cost_by_source, ["source_type", "source_id"]),
+    ):
+        fresh = build(written)
+        results[name] = replace_dates_if_changed(
+            ctx.store, ctx.cfg.output_name(name), fresh, dates, [DATE, *WAREHOUSE, *keys]
+        )
+    return JobResult(
+        rows=sum(r.rows for r in results.values()),
+        detail="; ".join(f"{name}: {r.detail}" for name, r in results.items()),
+    )
+
+
+@job("query_cost", ORDER_ROLLUP)
+def query_cost_job(ctx: BatchContext) -> JobResult:
+    """SQL warehouse cost per hour shared among its statements by execution time (per statement, user and source)."""
+    return _skipping_missing_inputs(functools.partial(query_cost_tables, ctx))
