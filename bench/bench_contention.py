@@ -43,7 +43,9 @@ def catch_up(lake: Path, timeout: float) -> tuple[float, int, dict[str, str]]:
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout, check=False)
     seconds = time.perf_counter() - started
     statuses: dict[str, str] = {}
-    for row in done.stdout.splitlines()[1:]:
+    lines = done.stdout.splitlines()
+    header = next((i for i, row in enumerate(lines) if row.split()[:2] == ["app", "status"]), len(lines))
+    for row in lines[header + 1 :]:
         parts = row.split()
         if len(parts) >= 2:
             statuses[parts[0]] = parts[1]
