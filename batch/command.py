@@ -15,7 +15,7 @@ from stm.errors import UsageError
 from stm.store.base import check_vacuum_retention
 
 # Importing these modules registers their jobs.
-JOB_MODULES: tuple[str, ...] = ("batch.jobs", "batch.models_jobs", "batch.attribution_jobs", "batch.maintenance")
+JOB_MODULES: tuple[str, ...] = ("batch.jobs", "batch.models_jobs", "batch.finops_jobs", "batch.maintenance")
 
 
 def available_jobs(cfg: Config) -> dict[str, BatchJob]:

@@ -1,4 +1,4 @@
-"""The query cost batch job: ``query_cost`` from billing, warehouses and query history, then its two rollups.
+"""FinOps batch jobs: query cost attribution (``query_cost`` and its two rollups) and the FOCUS export table.
 
 Every date is recomputed (or the dates between ``--from`` and ``--to``), so a billing correction or a late statement
 changes its own dates on the next run; a table whose recomputed dates hold the same rows is not written.
@@ -13,6 +13,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from batch.attribution import WAREHOUSE, query_cost, query_cost_by_source, query_cost_by_user
+from batch.focus import DATE as FOCUS_DATE
+from batch.focus import FOCUS_TABLE, focus_costs, unpriced_records
 from batch.jobs import ORDER_ROLLUP, _read, _skipping_missing_inputs, same_contents
 from batch.registry import BatchContext, JobResult, job
 from batch.rollups import between
@@ -23,16 +25,22 @@ DATE = "usage_date"
 
 
 def replace_dates_if_changed(
-    store: TableStore, target: str, fresh: DataFrame, dates: list[date] | None, order: list[str]
+    store: TableStore,
+    target: str,
+    fresh: DataFrame,
+    dates: list[date] | None,
+    order: list[str],
+    column: str = DATE,
 ) -> JobResult:
-    """Replace the rows of ``dates`` (all rows when None) by ``fresh`` unless they already hold the same rows."""
+    """Replace the rows whose ``column`` is in ``dates`` (all rows when None) by ``fresh`` unless they already hold
+    the same rows; a new table is partitioned by ``column``."""
     if store.exists(target):
         existing = store.read(target)
         if dates is not None:
-            existing = existing.where(F.col(DATE).isin(dates))
+            existing = existing.where(F.col(column).isin(dates))
         if same_contents(existing, fresh):
             return JobResult(detail="unchanged")
-    write = functools.partial(store.replace, target, fresh.orderBy(*order), column=DATE, values=dates)
+    write = functools.partial(store.replace, target, fresh.orderBy(*order), column=column, values=dates)
     rows = retry_on_conflict(f"replace {target}", write)
     return JobResult(rows=rows, detail=f"{rows} rows written")
 
@@ -41,19 +49,29 @@ def _days(lo: date, hi: date) -> list[date]:
     return [lo + timedelta(days=i) for i in range((hi - lo).days + 1)]
 
 
+def backfill_dates(ctx: BatchContext, billing: DataFrame) -> tuple[list[date] | None, bool]:
+    """The dates of ``--from``/``--to`` (an open end: billing's first or last date), or None for every date; the
+    flag is False when the range holds no date at all."""
+    lo, hi = ctx.date_from, ctx.date_to
+    if lo is None and hi is None:
+        return None, True
+    if lo is None or hi is None:
+        bounds = billing.agg(F.min(DATE), F.max(DATE)).first()
+        lo, hi = lo or (bounds[0] if bounds else None), hi or (bounds[1] if bounds else None)
+    if lo is None or hi is None or lo > hi:
+        return [], False
+    return _days(lo, hi), True
+
+
 def query_cost_tables(ctx: BatchContext) -> JobResult:
     billing = _read(ctx, "billing_summary")
     warehouses = _read(ctx, "warehouses_bronze")
     history = _read(ctx, "query_history_bronze")
-    lo, hi = ctx.date_from, ctx.date_to
-    dates: list[date] | None = None
-    if lo or hi:
-        if lo is None or hi is None:
-            bounds = billing.agg(F.min(DATE), F.max(DATE)).first()
-            lo, hi = lo or (bounds[0] if bounds else None), hi or (bounds[1] if bounds else None)
-        if lo is None or hi is None or lo > hi:
-            return JobResult(detail="no billing dates in the range")
-        dates = _days(lo, hi)
+    dates, any_date = backfill_dates(ctx, billing)
+    if not any_date:
+        return JobResult(detail="no billing dates in the range")
+    if dates is not None:
+        lo, hi = dates[0], dates[-1]
         # a day's hours come from billing rows of that day and statements that ran into it
         billing = billing.where(between(F.col(DATE), lo, hi))
         day_after = hi + timedelta(days=1)
@@ -88,3 +106,28 @@ def query_cost_tables(ctx: BatchContext) -> JobResult:
 def query_cost_job(ctx: BatchContext) -> JobResult:
     """SQL warehouse cost per hour shared among its statements by execution time (per statement, user and source)."""
     return _skipping_missing_inputs(functools.partial(query_cost_tables, ctx))
+
+
+def focus_table(ctx: BatchContext) -> JobResult:
+    billing = _read(ctx, "billing_summary")
+    dates, any_date = backfill_dates(ctx, billing)
+    if not any_date:
+        return JobResult(detail="no billing dates in the range")
+    if dates is not None:
+        billing = billing.where(F.col(DATE).isin(dates))
+    names = ctx.cfg.output_name("workspaces_bronze")
+    workspaces = ctx.store.read(names) if ctx.store.exists(names) else None
+    fresh = focus_costs(billing, workspaces)
+    target = ctx.cfg.output_name(FOCUS_TABLE)
+    order = [FOCUS_DATE, "SubAccountId", "x_RecordId"]
+    result = replace_dates_if_changed(ctx.store, target, fresh, dates, order, column=FOCUS_DATE)
+    unpriced = unpriced_records(billing)
+    if unpriced:
+        result.detail += f"; {unpriced} unpriced records left out (see dq_unpriced_usage)"
+    return result
+
+
+@job(FOCUS_TABLE, ORDER_ROLLUP)
+def focus_costs_job(ctx: BatchContext) -> JobResult:
+    """Every priced billing record in the FOCUS 1.2 column set (``stm export focus`` writes it as Parquet or CSV)."""
+    return _skipping_missing_inputs(functools.partial(focus_table, ctx))

@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "report": "stm.report.command",
     "share": "stm.sharing.command",
     "hub": "stm.sharing.hub_command",
+    "export": "stm.export",
 }
 
 log = logging.getLogger(__name__)

@@ -79,6 +79,23 @@ def sample_frames() -> dict[str, pd.DataFrame]:
             "foundation_model_training_cost total_aiml_cost total_requests",
             [(ACCT, "22", D3, 99.25, 0.0, 0.0, 99.25, 40)],
         ),
+        "query_cost_by_source": _frame(
+            "account_id workspace_id warehouse_id usage_date source_type source_id is_idle_warehouse statements "
+            "execution_seconds cost_usd",
+            [
+                (ACCT, "11", "w1", D2, "dashboard", HOSTILE, False, 40, 900.0, 600.0),
+                (ACCT, "11", "w1", D2, "genie", "g1", False, 10, 300.0, 200.0),
+                (ACCT, "11", "w1", D2, "idle_warehouse", None, True, 0, 0.0, 200.0),
+                (ACCT, "11", "w1", D1, "ad_hoc", None, False, 5, 60.0, None),  # hour not billed yet
+            ],
+        ),
+        "query_cost_by_user": _frame(
+            "account_id workspace_id warehouse_id usage_date executed_by is_idle_warehouse statements cost_usd",
+            [
+                (ACCT, "11", "w1", D2, "ada@example.com", False, 50, 800.0),
+                (ACCT, "11", "w1", D2, None, True, 0, 200.0),
+            ],
+        ),
     }
 
 
@@ -129,6 +146,22 @@ def test_report_untagged_share_and_failure_rate_from_the_frames():
     assert "25.0%" in text  # job failure rate: 1 of 4 runs
     assert "1 of 4 runs failed" in text
     assert "33.3%" in text  # job 901: 1 of 3 runs failed
+
+
+def test_report_warehouse_cost_by_source_keeps_idle_and_ranks_sources():
+    section = build_report(sample_data(), days=30, top=10).sections
+    queries = next(s for s in section if s.key == "queries")
+    kinds = queries.tables[0].rows
+    # 600 + 200 + 200 attributed (the unbilled ad hoc hour is NULL, not 0): idle stays visible with its share
+    assert kinds == [
+        ["dashboard", "$600.00", "60.0%"],
+        ["genie", "$200.00", "20.0%"],
+        ["idle warehouse", "$200.00", "20.0%"],
+    ]
+    assert queries.notes == ["5 statements ran in hours not billed yet: their cost is not known yet."]
+    assert queries.tables[1].rows[0][:3] == ["dashboard", HOSTILE, "40"]
+    assert queries.tables[2].rows == [["ada@example.com", "$800.00", "80.0%"]]
+    assert HOSTILE not in _html(sample_data())
 
 
 def test_report_trend_flags_show_only_flagged_weeks():

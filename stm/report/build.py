@@ -9,7 +9,15 @@ import pandas as pd
 from stm.report import DEFAULT_DAYS, DEFAULT_TOP
 from stm.report.charts import money, money_short, percent
 from stm.report.model import UNTAGGED, Kpi, Labels, Report, ReportData, Window, make_window, need, numbers
-from stm.report.sections_cost import by_product, by_sku, daily_by_workspace, top_jobs, top_users, untagged_share
+from stm.report.sections_cost import (
+    by_product,
+    by_sku,
+    daily_by_workspace,
+    top_jobs,
+    top_users,
+    untagged_share,
+    warehouse_queries,
+)
 from stm.report.sections_ops import aiml_spend, flagged_trends, freshness, job_failures, trend_flags
 
 
@@ -24,6 +32,7 @@ def build_report(data: ReportData, *, days: int = DEFAULT_DAYS, top: int = DEFAU
         top_jobs(data, window, labels, top),
         top_users(data, window, top),
         untagged_share(data, window, top),
+        warehouse_queries(data, window, top),
         aiml_spend(data, window, labels),
         job_failures(data, window, labels, top),
         trend_flags(data, window, labels),

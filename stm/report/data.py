@@ -30,6 +30,8 @@ REPORT_TABLES = (
     "job_runs_summary",
     "job_success_rate_weekly",
     "cost_trend_analysis",
+    "query_cost_by_source",
+    "query_cost_by_user",
     "aiml_executive_summary",
     "workspace_info",
     "jobs_current",

@@ -256,3 +256,58 @@ def untagged_share(data: ReportData, window: Window, top: int) -> Section:
         Table(["Tag key", "Value", "Cost"], value_rows, frozenset({2}), f"Top {top} tag values", collapsed=True)
     )
     return section
+
+
+SOURCE_LABELS = {"idle_warehouse": "idle warehouse", "ad_hoc": "ad hoc", "sql_query": "saved query"}
+
+
+def warehouse_queries(data: ReportData, window: Window, top: int) -> Section:
+    """SQL warehouse cost attributed to statements (``query_cost_by_source``, ``query_cost_by_user``)."""
+    section = Section(
+        "queries",
+        "SQL warehouse cost by source and user",
+        "Each warehouse-hour's billed cost shared among the statements that ran in it by execution time; hours "
+        "without statements stay on the warehouse as idle (docs/ATTRIBUTION.md).",
+    )
+    frame, problem = need(data, "query_cost_by_source", ("usage_date", "source_type", "source_id", "cost_usd"))
+    if frame is None:
+        section.missing.append(problem)
+        return section
+    frame = numbers(window.select(frame, "usage_date"), "cost_usd", "statements")
+    unbilled = frame[frame["cost_usd"].isna()]
+    if len(unbilled):
+        count = int(unbilled["statements"].fillna(0).sum())
+        section.notes.append(f"{count:,} statements ran in hours not billed yet: their cost is not known yet.")
+    frame = frame[frame["cost_usd"].notna()]
+    kinds = frame.groupby("source_type")["cost_usd"].sum().sort_values(ascending=False)
+    names = [SOURCE_LABELS.get(str(k), str(k)) for k in kinds.index]
+    total = float(kinds.sum())
+    rows = [[n, money(c), _share(c, total)] for n, c in zip(names, kinds, strict=True)]
+    _bar_and_table(section, names, kinds.tolist(), ["Source", "Cost", "Share"], rows, charts.PALETTE[3])
+    named = frame[frame["source_type"] != "idle_warehouse"].fillna({"source_id": "-"})
+    sources = named.groupby(["source_type", "source_id"]).agg(cost=("cost_usd", "sum"), runs=("statements", "sum"))
+    sources = sources.sort_values("cost", ascending=False).head(top)
+    source_rows = [
+        [SOURCE_LABELS.get(str(k), str(k)), str(i), f"{int(r['runs']):,}", money(r["cost"]), _share(r["cost"], total)]
+        for (k, i), r in sources.iterrows()
+    ]
+    section.tables.append(
+        Table(
+            ["Source", "Id", "Statements", "Cost", "Share"],
+            source_rows,
+            frozenset({2, 3, 4}),
+            f"Top {top} sources",
+            collapsed=True,
+        )
+    )
+    users, _ = need(data, "query_cost_by_user", ("usage_date", "executed_by", "cost_usd", "is_idle_warehouse"))
+    if users is not None:
+        users = numbers(window.select(users, "usage_date"), "cost_usd")
+        by_user = users[~users["is_idle_warehouse"].astype(bool)].groupby("executed_by")["cost_usd"].sum()
+        user_rows = [
+            [str(u), money(c), _share(c, total)] for u, c in by_user.sort_values(ascending=False).head(top).items()
+        ]
+        section.tables.append(
+            Table(["User", "Cost", "Share"], user_rows, frozenset({1, 2}), f"Top {top} users", collapsed=True)
+        )
+    return section
