@@ -15,7 +15,14 @@ from pyspark.sql import functions as F
 from batch.attribution import WAREHOUSE, query_cost, query_cost_by_source, query_cost_by_user
 from batch.focus import DATE as FOCUS_DATE
 from batch.focus import FOCUS_TABLE, focus_costs, unpriced_records
-from batch.jobs import ORDER_ROLLUP, _read, _skipping_missing_inputs, same_contents
+from batch.governance import (
+    cluster_rightsizing,
+    compute_rightsizing,
+    untagged_resources,
+    warehouse_rightsizing,
+    window_bounds,
+)
+from batch.jobs import ORDER_ROLLUP, _read, _skipping_missing_inputs, replace_if_changed, same_contents
 from batch.registry import BatchContext, JobResult, job
 from batch.rollups import between
 from stm.store.delta import TableStore
@@ -131,3 +138,59 @@ def focus_table(ctx: BatchContext) -> JobResult:
 def focus_costs_job(ctx: BatchContext) -> JobResult:
     """Every priced billing record in the FOCUS 1.2 column set (``stm export focus`` writes it as Parquet or CSV)."""
     return _skipping_missing_inputs(functools.partial(focus_table, ctx))
+
+
+def lookback(ctx: BatchContext, billing: DataFrame) -> tuple[date, date] | None:
+    """The ``analytics.lookback_days`` days ending on ``--to`` or on billing's newest date (None: no billing)."""
+    row = billing.agg(F.max(DATE)).first()
+    newest = ctx.date_to or (row[0] if row else None)
+    return window_bounds(newest, ctx.cfg.analytics.lookback_days) if newest else None
+
+
+def untagged_table(ctx: BatchContext) -> JobResult:
+    billing = _read(ctx, "billing_summary")
+    bounds = lookback(ctx, billing)
+    if bounds is None:
+        return JobResult(detail="no billing rows yet")
+    fresh = untagged_resources(billing, ctx.cfg.analytics.tag_keys, *bounds)
+    return replace_if_changed(ctx.store, ctx.cfg.output_name("untagged_resources"), fresh, ["cost_rank"])
+
+
+@job("untagged_resources", ORDER_ROLLUP)
+def untagged_resources_job(ctx: BatchContext) -> JobResult:
+    """Jobs, clusters, warehouses and endpoints lacking a required tag key, with their cost, most expensive first."""
+    return _skipping_missing_inputs(functools.partial(untagged_table, ctx))
+
+
+def rightsizing_table(ctx: BatchContext) -> JobResult:
+    billing = _read(ctx, "billing_summary")
+    timeline = _read(ctx, "node_timeline_bronze")
+    bounds = lookback(ctx, billing)
+    if bounds is None:
+        return JobResult(detail="no billing rows yet")
+    a = ctx.cfg.analytics
+    clusters = cluster_rightsizing(
+        timeline,
+        billing,
+        *bounds,
+        idle_cpu_percent=a.idle_cpu_percent,
+        underused_percent=a.underused_percent,
+        target_utilization_percent=a.target_utilization_percent,
+    )
+    attributed = ctx.cfg.output_name("query_cost")
+    warehouses = None
+    if ctx.store.exists(attributed):
+        warehouses = warehouse_rightsizing(
+            ctx.store.read(attributed), *bounds, idle_share_percent=a.warehouse_idle_share_percent
+        )
+    fresh = compute_rightsizing(clusters, warehouses, *bounds)
+    result = replace_if_changed(ctx.store, ctx.cfg.output_name("compute_rightsizing"), fresh, ["saving_rank"])
+    if warehouses is None:
+        result.detail += "; no query_cost yet: warehouses not assessed"
+    return result
+
+
+@job("compute_rightsizing", ORDER_ROLLUP + 1)  # after query_cost, whose idle hours it reads
+def compute_rightsizing_job(ctx: BatchContext) -> JobResult:
+    """Idle and oversized clusters and idle-heavy warehouses with their cost and the saving if right-sized."""
+    return _skipping_missing_inputs(functools.partial(rightsizing_table, ctx))

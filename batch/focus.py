@@ -10,8 +10,12 @@ out (it is counted in ``dq_unpriced_usage``, never exported as 0); :func:`unpric
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+
+from batch.governance import resource_columns
 
 FOCUS_TABLE = "focus_costs"
 FOCUS_VERSION = "1.2"
@@ -48,15 +52,15 @@ SERVICE_CATEGORIES: dict[str, tuple[str, str]] = {
     "PREDICTIVE_OPTIMIZATION": ("Management and Governance", "Other (Management and Governance)"),
 }
 OTHER_SERVICE = ("Other", "Other (Other)")
-# usage_metadata ids in the order that names the resource of a record, with its FOCUS ResourceType
-RESOURCES = (
-    ("warehouse_id", "SQL Warehouse"),
-    ("endpoint_id", "Serving Endpoint"),
-    ("dlt_pipeline_id", "Pipeline"),
-    ("job_id", "Job"),
-    ("cluster_id", "Cluster"),
-    ("notebook_id", "Notebook"),
-)
+# the resource types of batch.governance.RESOURCE_IDS as FOCUS ResourceType values
+RESOURCE_TYPES = {
+    "warehouse": "SQL Warehouse",
+    "serving_endpoint": "Serving Endpoint",
+    "pipeline": "Pipeline",
+    "job": "Job",
+    "cluster": "Cluster",
+    "notebook": "Notebook",
+}
 FOCUS_COLUMNS = (
     "AvailabilityZone", "BilledCost", "BillingAccountId", "BillingAccountName", "BillingAccountType",
     "BillingCurrency", "BillingPeriodEnd", "BillingPeriodStart", "CapacityReservationId", "CapacityReservationStatus",
@@ -79,21 +83,12 @@ def _midnight(day: Column) -> Column:
     return F.timestamp_seconds(F.unix_date(day).cast("long") * 86400)
 
 
-def _lookup(mapping: dict[str, tuple[str, str]], key: Column, index: int, default: str) -> Column:
+def _lookup(mapping: Mapping[str, tuple[str, ...]], key: Column, index: int, default: str) -> Column:
     out: Column | None = None
     for name, values in mapping.items():
         out = F.when(key == name, F.lit(values[index])) if out is None else out.when(key == name, F.lit(values[index]))
     assert out is not None
     return out.otherwise(F.lit(default))
-
-
-def _resource(columns: list[str]) -> tuple[Column, Column]:
-    present = [(c, kind) for c, kind in RESOURCES if c in columns]
-    ident = F.coalesce(*[F.col(c) for c, _ in present]) if present else F.lit(None).cast("string")
-    kind: Column = F.lit(None).cast("string")
-    for c, name in reversed(present):
-        kind = F.when(F.col(c).isNotNull(), F.lit(name)).otherwise(kind)
-    return ident, kind
 
 
 def unpriced_records(billing_summary: DataFrame) -> int:
@@ -110,7 +105,9 @@ def focus_costs(billing_summary: DataFrame, workspaces: DataFrame | None = None)
         rows = rows.withColumn("_workspace_name", F.lit(None).cast("string"))
     product = F.col("billing_origin_product")
     month = F.trunc("usage_date", "month")
-    resource_id, resource_type = _resource(rows.columns)
+    kind, resource_id = resource_columns(rows)
+    resource_type = _lookup({k: (v,) for k, v in RESOURCE_TYPES.items()}, kind, 0, "")
+    resource_type = F.when(kind.isNotNull(), resource_type)
     endpoint_name = F.col("endpoint_name") if "endpoint_name" in rows.columns else F.lit(None).cast("string")
     tags = F.when(F.size(F.col("custom_tags")) > 0, F.to_json("custom_tags"))
     none = F.lit(None).cast("string")

@@ -11,6 +11,7 @@ from typing import TypeVar
 from batch.attribution import QUERY_COST_TABLES
 from batch.current_state import CURRENT_TABLES
 from batch.focus import FOCUS_TABLE
+from batch.governance import GOVERNANCE_TABLES
 from batch.registry import BatchContext, JobResult, job
 from batch.rollups import ROLLUP_TABLES
 from stm.config import Config
@@ -28,7 +29,7 @@ ORDER_VACUUM = 95
 
 def maintenance_tables(cfg: Config, store: TableStore) -> list[str]:
     """Tables of the output schema that exist: every catalog table, every declared output, every discovered one."""
-    declared = [*cfg.tables, *CURRENT_TABLES, *ROLLUP_TABLES, *QUERY_COST_TABLES, FOCUS_TABLE]
+    declared = [*cfg.tables, *CURRENT_TABLES, *ROLLUP_TABLES, *QUERY_COST_TABLES, FOCUS_TABLE, *GOVERNANCE_TABLES]
     declared += [t for share in cfg.shares.values() for t in share.tables]
     declared += store.list_tables(cfg.output.catalog, cfg.output.schema)
     unique = list(dict.fromkeys(declared))

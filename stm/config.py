@@ -70,6 +70,10 @@ class AnalyticsConfig:
     tag_keys: list[str] = field(default_factory=lambda: ["team", "env", "cost_center"])
     idle_cpu_percent: float = 10.0
     trend_threshold_percent: float = 25.0
+    lookback_days: int = 30
+    underused_percent: float = 30.0
+    target_utilization_percent: float = 60.0
+    warehouse_idle_share_percent: float = 25.0
 
 
 @dataclass(frozen=True)
@@ -206,6 +210,13 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("analytics.idle_cpu_percent", "allowed: 0 to 100")
     if cfg.analytics.trend_threshold_percent <= 0:
         raise ConfigError("analytics.trend_threshold_percent", "must be a positive number")
+    if not 1 <= cfg.analytics.lookback_days <= 365:
+        raise ConfigError("analytics.lookback_days", "allowed: a whole number of days from 1 to 365")
+    for name in ("underused_percent", "warehouse_idle_share_percent"):
+        if not 0 <= getattr(cfg.analytics, name) <= 100:
+            raise ConfigError(f"analytics.{name}", "allowed: 0 to 100")
+    if not 0 < cfg.analytics.target_utilization_percent <= 100:
+        raise ConfigError("analytics.target_utilization_percent", "allowed: more than 0, at most 100")
     validate_specs(cfg)
     validate_hub(cfg)
 

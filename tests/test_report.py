@@ -89,6 +89,17 @@ def sample_frames() -> dict[str, pd.DataFrame]:
                 (ACCT, "11", "w1", D1, "ad_hoc", None, False, 5, 60.0, None),  # hour not billed yet
             ],
         ),
+        "untagged_resources": _frame(
+            "account_id workspace_id resource_type resource_id missing_tag_keys cost_usd",
+            [
+                (ACCT, "11", "job", "901", ["env", "cost_center"], 300.25),
+                (ACCT, "22", "cluster", HOSTILE, ["team"], 5.0),
+            ],
+        ),
+        "compute_rightsizing": _frame(
+            "account_id workspace_id compute_type compute_id finding cost_usd estimated_saving_usd",
+            [(ACCT, "11", "cluster", "c2", "oversized", 12.0, 7.0), (ACCT, "11", "warehouse", "w1", "idle", 10.0, 3.0)],
+        ),
         "query_cost_by_user": _frame(
             "account_id workspace_id warehouse_id usage_date executed_by is_idle_warehouse statements cost_usd",
             [
@@ -162,6 +173,15 @@ def test_report_warehouse_cost_by_source_keeps_idle_and_ranks_sources():
     assert queries.tables[1].rows[0][:3] == ["dashboard", HOSTILE, "40"]
     assert queries.tables[2].rows == [["ada@example.com", "$800.00", "80.0%"]]
     assert HOSTILE not in _html(sample_data())
+
+
+def test_report_governance_lists_untagged_resources_and_savings_largest_first():
+    sections = build_report(sample_data(), days=30, top=10).sections
+    section = next(s for s in sections if s.key == "governance")
+    untagged, rightsizing = section.tables
+    assert untagged.rows[0] == ["job", "901", "prod-eu", "env, cost_center", "$300.25"]
+    assert [r[1] for r in rightsizing.rows] == ["c2", "w1"] and rightsizing.rows[0][-1] == "$7.00"
+    assert section.notes == ["Estimated saving if right-sized: $10.00 over 2 findings."]
 
 
 def test_report_trend_flags_show_only_flagged_weeks():

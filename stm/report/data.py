@@ -32,6 +32,8 @@ REPORT_TABLES = (
     "cost_trend_analysis",
     "query_cost_by_source",
     "query_cost_by_user",
+    "untagged_resources",
+    "compute_rightsizing",
     "aiml_executive_summary",
     "workspace_info",
     "jobs_current",

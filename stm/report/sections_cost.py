@@ -311,3 +311,48 @@ def warehouse_queries(data: ReportData, window: Window, top: int) -> Section:
             Table(["User", "Cost", "Share"], user_rows, frozenset({1, 2}), f"Top {top} users", collapsed=True)
         )
     return section
+
+
+def governance(data: ReportData, labels: Labels, top: int) -> Section:
+    """The most expensive untagged resources and the right-sizing findings (each table covers its own window)."""
+    section = Section(
+        "governance",
+        "Untagged resources and right-sizing",
+        "Resources whose latest usage lacks a required tag key, and idle or oversized compute with the saving if "
+        "right-sized, over the last analytics.lookback_days days (docs/ATTRIBUTION.md).",
+    )
+    untagged, problem = need(
+        data, "untagged_resources", ("resource_type", "resource_id", "missing_tag_keys", "cost_usd")
+    )
+    if untagged is None:
+        section.missing.append(problem)
+    else:
+        acct, ws = scope_columns(untagged)
+        frame = numbers(untagged, "cost_usd").sort_values("cost_usd", ascending=False).head(top)
+        rows = [
+            [str(r["resource_type"]), str(r["resource_id"]), labels.workspace(r[acct], r[ws]),
+             ", ".join(str(k) for k in r["missing_tag_keys"]), money(r["cost_usd"])]
+            for _, r in frame.iterrows()
+        ]  # fmt: skip
+        section.tables.append(
+            Table(["Type", "Id", "Workspace", "Missing tag keys", "Cost"], rows, frozenset({4}), "Untagged resources")
+        )
+    findings, problem = need(data, "compute_rightsizing", ("compute_type", "compute_id", "finding", "cost_usd",
+                                                           "estimated_saving_usd"))  # fmt: skip
+    if findings is None:
+        section.missing.append(problem)
+        return section
+    acct, ws = scope_columns(findings)
+    frame = numbers(findings, "cost_usd", "estimated_saving_usd").sort_values("estimated_saving_usd", ascending=False)
+    total = float(frame["estimated_saving_usd"].sum())
+    if len(frame):
+        section.notes.append(f"Estimated saving if right-sized: {money(total)} over {len(frame)} findings.")
+    rows = [
+        [str(r["compute_type"]), str(r["compute_id"]), labels.workspace(r[acct], r[ws]), str(r["finding"]),
+         money(r["cost_usd"]), money(r["estimated_saving_usd"])]
+        for _, r in frame.head(top).iterrows()
+    ]  # fmt: skip
+    section.tables.append(
+        Table(["Compute", "Id", "Workspace", "Finding", "Cost", "Saving"], rows, frozenset({4, 5}), "Right-sizing")
+    )
+    return section
