@@ -13,7 +13,10 @@ The feed is listed first (its file sizes, no data) and then read: two ``changes`
 
 Each provider's copy is a Delta table ``<hub.catalog>.src_<provider>.<table>``: a provider that is down keeps its
 last good copy, which still feeds the consolidated tables, and the failure is reported in ``sync_status`` (and
-exit code 1).
+exit code 1). Every commit to a copy carries the provider version it brings the copy to, as a Delta app
+transaction (``stm-hub/<provider>/<table>``), in the same commit as the data. The sync state is saved once, at the
+end: when a sync dies between the two, the next one finds the copy ahead of the state and reloads that table rather
+than applying its changes a second time.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from typing import Any
 import pyarrow as pa
 
 # Spark-free: the hub's rows come from the official delta-sharing Python client as Arrow, and a sync starts no JVM
-from deltalake import DeltaTable, Schema, write_deltalake
+from deltalake import CommitProperties, DeltaTable, Schema, Transaction, write_deltalake
 from requests import HTTPError
 
 from stm.config import Config
@@ -169,9 +172,24 @@ class Hub:
         tmp.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         os.replace(tmp, self.state_path)
 
-    def write(self, path: Path, table: pa.Table) -> None:
+    def write(self, path: Path, table: pa.Table, marker: Transaction | None = None) -> None:
+        """Replace the table at ``path``; ``marker``: the app transaction committed with it (a provider copy's)."""
         path.mkdir(parents=True, exist_ok=True)
-        write_deltalake(str(path), table, mode="overwrite", schema_mode="overwrite")
+        props = CommitProperties(app_transactions=[marker]) if marker is not None else None
+        write_deltalake(str(path), table, mode="overwrite", schema_mode="overwrite", commit_properties=props)
+
+    @staticmethod
+    def copy_marker(provider: str, table: str, version: int) -> Transaction:
+        """The app transaction of a provider copy holding ``version`` of the provider's table."""
+        return Transaction(app_id=f"stm-hub/{provider}/{table}", version=version)
+
+    @staticmethod
+    def copy_version(path: Path, provider: str, table: str) -> int | None:
+        """The provider version the copy at ``path`` holds, from its last marked commit (None: no marker yet)."""
+        if not is_delta_table(path):
+            return None
+        version: int | None = DeltaTable(str(path)).transaction_version(f"stm-hub/{provider}/{table}")
+        return version
 
     @staticmethod
     def read(path: Path) -> pa.Table | None:
@@ -219,14 +237,18 @@ class Hub:
         schema = self.cfg.output.schema
         path = self.source_path(name, table)
         last = seen.get(table)
+        held = self.copy_version(path, name, table)
+        interrupted = held is not None and (last is None or held != int(last["version"]))
         version = reader.version(p.share, schema, table)
-        if last is not None and version == last["version"] and is_delta_table(path):
+        if last is not None and not interrupted and version == last["version"] and is_delta_table(path):
             synced_at = datetime.fromisoformat(last["synced_at"])
             return TableStatus(name, table, version, last.get("rows"), synced_at, "unchanged")
         meta = reader.metadata(p.share, schema, table)
         version, schema_string = meta.version, meta.schema_string
         digest = hashlib.sha256(schema_string.encode("utf-8")).hexdigest()[:32]
         why_not = _no_feed(p, last, version, digest) if is_delta_table(path) else "no copy yet"
+        if interrupted:
+            why_not = f"an earlier sync stopped after updating the copy to version {held} and before saving its state"
         if why_not is None and last is not None:
             start = last["version"] + 1
             try:
@@ -235,7 +257,7 @@ class Hub:
                     # rewrites list whole files as deleted and inserted: reading the table is cheaper
                     raise FeedTooLarge(f"the changes ({feed} bytes) are larger than the table ({meta.size} bytes)")
                 changes = reader.changes(p.share, schema, table, start, version, schema_string)
-                rows, changed = self.apply(path, changes)
+                rows, changed = self.apply(path, changes, self.copy_marker(name, table, version))
                 got = TableStatus(name, table, version, rows, datetime.now(timezone.utc), "changes")
                 got.changed_rows = changed
                 return self._record(seen, got, digest)
@@ -244,9 +266,9 @@ class Hub:
             except (FeedMismatch, FeedTooLarge) as exc:
                 why_not = str(exc)
         data = reader.load(p.share, schema, table, version, schema_string)
-        self.write(path, data)
+        self.write(path, data, self.copy_marker(name, table, version))
         now = datetime.now(timezone.utc)
-        if last is None:
+        if last is None and not interrupted:
             return self._record(seen, TableStatus(name, table, version, len(data), now, "synced"), digest)
         log.warning("provider=%s table=%s reloaded in full: %s", name, table, why_not)
         return self._record(seen, TableStatus(name, table, version, len(data), now, "reloaded", why_not), digest)
@@ -268,21 +290,21 @@ class Hub:
         )
         return s
 
-    def apply(self, path: Path, changes: pa.Table) -> tuple[int, int]:
-        """Apply a changes feed to the copy at ``path`` in one commit; returns the copy's rows and the rows changed.
-
-        A feed that only adds rows is appended without reading the copy."""
+    def apply(self, path: Path, changes: pa.Table, marker: Transaction) -> tuple[int, int]:
+        """Apply a changes feed to the copy at ``path`` in one commit marked with ``marker``; returns the copy's rows
+        and the rows changed. A feed that only adds rows is appended without reading the copy."""
         if not is_delta_table(path):
             raise FeedMismatch("the hub's copy of the table is gone")
         appended = appended_rows(changes)
         if appended is not None:
-            if len(appended):
-                write_deltalake(str(path), appended, mode="append")
+            # an empty feed still commits: the marker records that the copy holds the new version
+            props = CommitProperties(app_transactions=[marker])
+            write_deltalake(str(path), appended, mode="append", commit_properties=props)
             return DeltaTable(str(path)).count(), len(appended)
         current = self.read(path)
         assert current is not None
         applied = apply_changes(current, changes)
-        self.write(path, applied.table)
+        self.write(path, applied.table, marker)
         return len(applied.table), applied.rows_changed
 
     def sources(self, table: str) -> list[ProviderData]:
