@@ -16,8 +16,11 @@ from batch.attribution import WAREHOUSE, query_cost, query_cost_by_source, query
 from batch.focus import DATE as FOCUS_DATE
 from batch.focus import FOCUS_TABLE, focus_costs, unpriced_records
 from batch.governance import (
+    SCOPE,
     cluster_rightsizing,
     compute_rightsizing,
+    serverless_cost,
+    serverless_records,
     untagged_resources,
     warehouse_rightsizing,
     window_bounds,
@@ -194,3 +197,23 @@ def rightsizing_table(ctx: BatchContext) -> JobResult:
 def compute_rightsizing_job(ctx: BatchContext) -> JobResult:
     """Idle and oversized clusters and idle-heavy warehouses with their cost and the saving if right-sized."""
     return _skipping_missing_inputs(functools.partial(rightsizing_table, ctx))
+
+
+def serverless_table(ctx: BatchContext) -> JobResult:
+    billing = _read(ctx, "billing_summary")
+    bronze = _read(ctx, "billing_usage_bronze")
+    dates, any_date = backfill_dates(ctx, billing)
+    if not any_date:
+        return JobResult(detail="no billing dates in the range")
+    if dates is not None:
+        billing = billing.where(F.col(DATE).isin(dates))
+        bronze = bronze.where(F.col(DATE).isin(dates))
+    fresh = serverless_cost(billing, serverless_records(bronze), ctx.cfg.analytics.tag_keys)
+    order = [DATE, *SCOPE, "billing_origin_product", "budget_policy_id", "tag_key", "tag_value"]
+    return replace_dates_if_changed(ctx.store, ctx.cfg.output_name("serverless_cost"), fresh, dates, order)
+
+
+@job("serverless_cost", ORDER_ROLLUP)
+def serverless_cost_job(ctx: BatchContext) -> JobResult:
+    """Serverless jobs, notebooks and SQL cost per date, budget policy and required tag value (untagged kept)."""
+    return _skipping_missing_inputs(functools.partial(serverless_table, ctx))

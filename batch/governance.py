@@ -1,13 +1,14 @@
-"""Tag governance and right-sizing over the last ``analytics.lookback_days`` days of data. Pure transforms.
+"""Tag governance, serverless attribution and right-sizing. Pure transforms.
 
-- ``untagged_resources``: jobs, clusters, warehouses, serving endpoints, pipelines and serverless notebooks whose
-  latest billing record lacks one or more of ``analytics.tag_keys``, with their cost in the window, most expensive
-  first.
-- ``compute_rightsizing``: clusters whose CPU and memory stay under ``analytics.underused_percent`` (or whose CPU is
-  under ``analytics.idle_cpu_percent``: idle) with the saving if right-sized to
-  ``analytics.target_utilization_percent``; SQL warehouses whose idle share of cost (``query_cost``) reaches
-  ``analytics.warehouse_idle_share_percent``, with that idle cost as the saving. docs/ATTRIBUTION.md says how the
-  estimates are made and where they stop being right.
+- ``untagged_resources`` (the last ``analytics.lookback_days`` days): jobs, clusters, warehouses, serving
+  endpoints, pipelines and serverless notebooks whose latest billing record lacks one or more of
+  ``analytics.tag_keys``, with their cost in the window, most expensive first.
+- ``serverless_cost``: serverless usage (jobs, notebooks, SQL, ...) per date, budget policy and required tag value.
+- ``compute_rightsizing`` (the same window): clusters whose CPU and memory stay under
+  ``analytics.underused_percent`` (or whose CPU is under ``analytics.idle_cpu_percent``: idle) with the saving if
+  right-sized to ``analytics.target_utilization_percent``; SQL warehouses whose idle share of cost (``query_cost``)
+  reaches ``analytics.warehouse_idle_share_percent``, with that idle cost as the saving. docs/ATTRIBUTION.md says
+  how the estimates are made and where they stop being right.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from datetime import date, timedelta
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
 from streaming.cost_model import MONEY
 
 SCOPE = ("account_id", "workspace_id")
-GOVERNANCE_TABLES = ("untagged_resources", "compute_rightsizing")
+GOVERNANCE_TABLES = ("untagged_resources", "compute_rightsizing", "serverless_cost")
 # usage_metadata ids that name the resource a record is billed to, in order, with the resource type
 RESOURCE_IDS = (
     ("warehouse_id", "warehouse"),
@@ -205,4 +207,64 @@ def compute_rightsizing(clusters: DataFrame, warehouses: DataFrame | None, lo: d
         out.withColumn("window_start", F.lit(lo))
         .withColumn("window_end", F.lit(hi))
         .withColumn("saving_rank", F.row_number().over(order))
+    )
+
+
+NO_POLICY = "no_policy"
+UNTAGGED = "untagged"
+
+
+def serverless_records(bronze: DataFrame) -> DataFrame:
+    """``(account_id, record_id, budget_policy_id)`` of the serverless records of ``billing_usage_bronze``
+    (``product_features.is_serverless``; a schema without the field has none)."""
+
+    def fields(column: str) -> list[str]:
+        dtype = bronze.schema[column].dataType
+        return dtype.fieldNames() if isinstance(dtype, StructType) else []
+
+    if "is_serverless" not in fields("product_features"):
+        return bronze.limit(0).select("account_id", "record_id", F.lit(None).cast("string").alias("budget_policy_id"))
+    policy = (
+        F.col("usage_metadata.budget_policy_id")
+        if "budget_policy_id" in fields("usage_metadata")
+        else F.lit(None).cast("string")
+    )
+    return bronze.where(F.coalesce(F.col("product_features.is_serverless"), F.lit(False))).select(
+        "account_id", "record_id", policy.alias("budget_policy_id")
+    )
+
+
+def serverless_cost(billing: DataFrame, serverless: DataFrame, tag_keys: Sequence[str]) -> DataFrame:
+    """Serverless cost per date, product (jobs, notebooks, SQL, ...), budget policy and required tag value.
+
+    Each record counts once per tag key of ``tag_keys`` (``tag_value = 'untagged'`` when it lacks the key), so the
+    totals of one ``tag_key`` are the serverless totals; a record without a budget policy is in ``no_policy``.
+    Corrections are netted; a group whose records are all unpriced has NULL cost (``unpriced_rows`` counts them).
+    """
+    rows = billing.join(serverless, ["account_id", "record_id"], "inner")  # one bronze row per record
+    none = F.lit(None).cast("string")
+    tags = F.array(
+        *[
+            F.struct(F.lit(k).alias("tag_key"), F.coalesce(F.col("custom_tags")[k], F.lit(UNTAGGED)).alias("tag_value"))
+            for k in tag_keys
+        ]
+        or [F.struct(none.alias("tag_key"), none.alias("tag_value"))]  # no required keys: one group per policy
+    )
+    return (
+        rows.withColumn("_tag", F.explode(tags))
+        .groupBy(
+            *SCOPE,
+            "usage_date",
+            "billing_origin_product",
+            F.coalesce(F.col("budget_policy_id"), F.lit(NO_POLICY)).alias("budget_policy_id"),
+            F.col("_tag.tag_key").alias("tag_key"),
+            F.col("_tag.tag_value").alias("tag_value"),
+        )
+        .agg(
+            F.sum("usage_quantity").alias("total_quantity"),
+            F.sum("estimated_cost_usd").cast(MONEY).alias("cost_usd"),
+            F.sum("net_cost_usd").cast(MONEY).alias("net_cost_usd"),
+            F.count(F.lit(1)).alias("record_count"),
+            F.count(F.when(~F.col("is_priced"), 1)).alias("unpriced_rows"),
+        )
     )

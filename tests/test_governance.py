@@ -8,8 +8,14 @@ from decimal import Decimal
 
 import pytest
 
-from batch.finops_jobs import compute_rightsizing_job, untagged_resources_job
-from batch.governance import cluster_rightsizing, untagged_resources, warehouse_rightsizing
+from batch.finops_jobs import compute_rightsizing_job, serverless_cost_job, untagged_resources_job
+from batch.governance import (
+    cluster_rightsizing,
+    serverless_cost,
+    serverless_records,
+    untagged_resources,
+    warehouse_rightsizing,
+)
 from stm.config import load_config
 from stm.errors import ConfigError
 from tests.test_batch_lake import add, ctx, put, read
@@ -129,3 +135,66 @@ def test_jobs_write_both_tables_ranked_and_rerun_writes_nothing(ctx):
 def test_analytics_bounds_are_checked(field, value):
     with pytest.raises(ConfigError, match=f"analytics.{field}"):
         load_config(extra={"analytics": {field: value}})
+
+
+SERVERLESS_BILLING = (
+    "account_id string, workspace_id string, record_id string, usage_date date, billing_origin_product string, "
+    "usage_quantity decimal(38,18), custom_tags map<string,string>, estimated_cost_usd decimal(38,12), "
+    "net_cost_usd decimal(38,12), is_priced boolean"
+)
+BRONZE = (
+    "account_id string, record_id string, usage_date date, product_features struct<is_serverless:boolean>, "
+    "usage_metadata struct<budget_policy_id:string>"
+)
+
+
+def serverless_row(rid, product, cost, tags=None, policy=None, serverless=True):
+    value = None if cost is None else Decimal(cost)
+    billing = ("acc", "ws1", rid, D, product, Decimal(1), tags or {}, value, None if value is None else value,
+               value is not None)  # fmt: skip
+    return billing, ("acc", rid, D, (serverless,), (policy,))
+
+
+SERVERLESS = [
+    serverless_row("sj1", "JOBS", "3.00", {"team": "data"}, "bp1"),
+    serverless_row("rj1", "JOBS", "-3.00", {"team": "data"}, "bp1"),  # the retraction of sj1 ...
+    serverless_row("tj1", "JOBS", "5.00", {"team": "data"}, "bp1"),  # ... and its restatement
+    serverless_row("sn1", "INTERACTIVE", "2.00"),  # a serverless notebook with no policy and no tags
+    serverless_row("ss1", "SQL", "4.00", {"team": "bi"}, "bp2"),
+    serverless_row("su1", "SQL", None, {"team": "bi"}, "bp2"),  # unpriced: counted, never 0
+    serverless_row("c1", "JOBS", "10.00", {"team": "data"}, None, serverless=False),  # classic: not listed
+]
+
+
+def money(value: str) -> Decimal:
+    return Decimal(value).quantize(Decimal("1e-12"))
+
+
+def test_serverless_cost_by_policy_and_tag_nets_corrections_and_keeps_untagged(spark):
+    billing = spark.createDataFrame([b for b, _ in SERVERLESS], SERVERLESS_BILLING)
+    bronze = spark.createDataFrame([r for _, r in SERVERLESS], BRONZE)
+    out = serverless_cost(billing, serverless_records(bronze), ["team", "env"])
+    got = {(r.billing_origin_product, r.budget_policy_id, r.tag_key, r.tag_value): (r.cost_usd, r.record_count,
+           r.unpriced_rows) for r in out.collect()}  # fmt: skip
+    assert got == {
+        ("JOBS", "bp1", "team", "data"): (money("5.00"), 3, 0),
+        ("INTERACTIVE", "no_policy", "team", "untagged"): (money("2.00"), 1, 0),
+        ("SQL", "bp2", "team", "bi"): (money("4.00"), 2, 1),
+        ("JOBS", "bp1", "env", "untagged"): (money("5.00"), 3, 0),
+        ("INTERACTIVE", "no_policy", "env", "untagged"): (money("2.00"), 1, 0),
+        ("SQL", "bp2", "env", "untagged"): (money("4.00"), 2, 1),
+    }
+
+
+def test_serverless_records_of_a_schema_without_the_flag_are_none(spark):
+    bronze = spark.createDataFrame([("acc", "r1", D, ("CLASSIC",))], "account_id string, record_id string, "
+                                   "usage_date date, product_features struct<jobs_tier:string>")  # fmt: skip
+    assert serverless_records(bronze).count() == 0
+
+
+def test_serverless_job_writes_dates_and_rerun_writes_nothing(ctx):
+    add(ctx, "billing_summary", [b for b, _ in SERVERLESS], SERVERLESS_BILLING, ["account_id", "record_id"])
+    add(ctx, "billing_usage_bronze", [r for _, r in SERVERLESS], BRONZE, ["account_id", "record_id"])
+    keys = len(ctx.cfg.analytics.tag_keys)
+    assert serverless_cost_job(ctx).rows == 3 * keys  # JOBS/bp1, INTERACTIVE/no_policy, SQL/bp2 per tag key
+    assert serverless_cost_job(ctx).detail == "unchanged"

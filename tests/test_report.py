@@ -100,6 +100,15 @@ def sample_frames() -> dict[str, pd.DataFrame]:
             "account_id workspace_id compute_type compute_id finding cost_usd estimated_saving_usd",
             [(ACCT, "11", "cluster", "c2", "oversized", 12.0, 7.0), (ACCT, "11", "warehouse", "w1", "idle", 10.0, 3.0)],
         ),
+        "serverless_cost": _frame(
+            "account_id workspace_id usage_date billing_origin_product budget_policy_id tag_key tag_value cost_usd",
+            [
+                (ACCT, "11", D3, "JOBS", "bp1", "team", "data", 30.0),
+                (ACCT, "11", D3, "JOBS", "bp1", "env", "untagged", 30.0),  # the same usage under another key
+                (ACCT, "11", D3, "INTERACTIVE", "no_policy", "team", "untagged", 10.0),
+                (ACCT, "11", D3, "INTERACTIVE", "no_policy", "env", "untagged", 10.0),
+            ],
+        ),
         "query_cost_by_user": _frame(
             "account_id workspace_id warehouse_id usage_date executed_by is_idle_warehouse statements cost_usd",
             [
@@ -182,6 +191,14 @@ def test_report_governance_lists_untagged_resources_and_savings_largest_first():
     assert untagged.rows[0] == ["job", "901", "prod-eu", "env, cost_center", "$300.25"]
     assert [r[1] for r in rightsizing.rows] == ["c2", "w1"] and rightsizing.rows[0][-1] == "$7.00"
     assert section.notes == ["Estimated saving if right-sized: $10.00 over 2 findings."]
+
+
+def test_report_serverless_counts_each_record_once_across_tag_keys():
+    section = next(s for s in build_report(sample_data(), days=30, top=10).sections if s.key == "serverless")
+    assert section.tables[0].rows == [
+        ["JOBS", "bp1", "$30.00", "75.0%"],
+        ["INTERACTIVE", "no_policy", "$10.00", "25.0%"],
+    ]
 
 
 def test_report_trend_flags_show_only_flagged_weeks():

@@ -34,6 +34,7 @@ REPORT_TABLES = (
     "query_cost_by_user",
     "untagged_resources",
     "compute_rightsizing",
+    "serverless_cost",
     "aiml_executive_summary",
     "workspace_info",
     "jobs_current",

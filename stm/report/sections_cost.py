@@ -356,3 +356,28 @@ def governance(data: ReportData, labels: Labels, top: int) -> Section:
         Table(["Compute", "Id", "Workspace", "Finding", "Cost", "Saving"], rows, frozenset({4, 5}), "Right-sizing")
     )
     return section
+
+
+def serverless_policies(data: ReportData, window: Window, top: int) -> Section:
+    """Serverless cost per product and budget policy (``serverless_cost``, one tag key's rows: each record once)."""
+    section = Section(
+        "serverless",
+        "Serverless cost by budget policy",
+        "Serverless jobs, notebooks, SQL and other serverless products by budget policy; 'no_policy' is usage no "
+        "budget policy covers.",
+        half=True,
+    )
+    frame, problem = need(data, "serverless_cost", ("usage_date", "billing_origin_product", "budget_policy_id",
+                                                    "tag_key", "cost_usd"))  # fmt: skip
+    if frame is None:
+        section.missing.append(problem)
+        return section
+    frame = numbers(window.select(frame, "usage_date"), "cost_usd")
+    first_key = frame["tag_key"].dropna().min() if frame["tag_key"].notna().any() else None
+    once = frame[frame["tag_key"] == first_key] if first_key is not None else frame
+    grouped = once.groupby(["billing_origin_product", "budget_policy_id"])["cost_usd"].sum()
+    grouped = grouped.sort_values(ascending=False).head(top)
+    total = float(once["cost_usd"].sum())
+    rows = [[str(p), str(b), money(c), _share(c, total)] for (p, b), c in grouped.items()]
+    section.tables.append(Table(["Product", "Budget policy", "Cost", "Share"], rows, frozenset({2, 3})))
+    return section
