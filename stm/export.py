@@ -1,6 +1,8 @@
 """``stm export focus --out FILE [--format parquet|csv]``: the ``focus_costs`` table as one file for FOCUS tools.
 
-Reads the local Delta table with delta-rs (no JVM: an export of aggregates-sized data should take seconds), keeps
+On a hub lake it exports ``all_focus_costs`` (every account, each record once; the provider it came from in
+``x_SourceAccount``/``x_SourceWorkspace``), on a provider lake its ``focus_costs``. Reads the local Delta table with
+delta-rs (no JVM: an export of aggregates-sized data should take seconds), keeps
 the dates between ``--from`` and ``--to``, and writes one Parquet or CSV file atomically. In CSV, money and
 quantities are exact decimal strings, timestamps ISO 8601 in UTC (``2026-11-02T10:00:00Z``) and ``Tags`` a JSON
 object, as FOCUS asks. An existing file is replaced only with ``--force``.
@@ -27,8 +29,9 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
         "export",
         parents=[parent],
         help="export a table in a standard format (focus: FOCUS 1.2 cost and usage)",
-        description="Write the focus_costs table (built by `stm batch focus_costs`) from --lake-root as one "
-        "Parquet or CSV file in the FinOps Open Cost and Usage Specification 1.2 column set (docs/FOCUS.md).",
+        description="Write the focus_costs table (built by `stm batch focus_costs`; on a hub lake the consolidated "
+        "all_focus_costs of every account) from --lake-root as one Parquet or CSV file in the FinOps Open Cost and "
+        "Usage Specification 1.2 column set (docs/FOCUS.md).",
     )
     p.add_argument("what", choices=("focus",), help="what to export: focus")
     p.add_argument("--out", type=Path, required=True, help="file to write (.parquet or .csv)")
@@ -59,12 +62,24 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--out {out}: exists; pass --force to replace it")
     if args.date_from and args.date_to and args.date_from > args.date_to:
         raise UsageError(f"--from {args.date_from} is after --to {args.date_to}")
-    table = lake.joinpath(cfg.output.catalog, cfg.output.schema, "focus_costs")
-    if not (table / "_delta_log").is_dir():
-        raise UsageError(f"no focus_costs table at {table}; build it with `stm batch focus_costs` first")
+    table = focus_table(lake, (cfg.hub.catalog, cfg.hub.schema), (cfg.output.catalog, cfg.output.schema))
     rows = export_focus(table, out, fmt, args.date_from, args.date_to)
-    print(f"FOCUS 1.2 export written: {out.resolve()} ({rows} rows, {fmt})")
+    print(f"FOCUS 1.2 export written: {out.resolve()} ({rows} rows, {fmt}, from {table})")
     return 0
+
+
+def focus_table(lake: Path, hub: tuple[str, str], output: tuple[str, str]) -> Path:
+    """The hub's ``all_focus_costs`` (every account) when the lake is a hub, else the provider's ``focus_costs``."""
+    consolidated = lake.joinpath(*hub, "all_focus_costs")
+    if (consolidated / "_delta_log").is_dir():
+        return consolidated
+    table = lake.joinpath(*output, "focus_costs")
+    if not (table / "_delta_log").is_dir():
+        raise UsageError(
+            f"no focus_costs table at {table} and no hub table at {consolidated}; build it with "
+            "`stm batch focus_costs` (a provider) or `stm hub sync` (a hub) first"
+        )
+    return table
 
 
 def export_focus(table: Path, out: Path, fmt: str, date_from: date | None, date_to: date | None) -> int:
@@ -76,6 +91,7 @@ def export_focus(table: Path, out: Path, fmt: str, date_from: date | None, date_
     from batch.focus import DATE
 
     data = DeltaTable(str(table)).to_pyarrow_dataset().to_table()
+    data = _hub_columns_last(data)
     if date_from is not None:
         data = data.filter(pc.greater_equal(data[DATE], pa.scalar(date_from)))
     if date_to is not None:
@@ -92,6 +108,16 @@ def export_focus(table: Path, out: Path, fmt: str, date_from: date | None, date_
         pcsv.write_csv(_csv_ready(data), partial)
     os.replace(partial, out)  # a reader never sees half a file
     return data.num_rows
+
+
+def _hub_columns_last(data: Any) -> Any:
+    """A hub table's ``source_account``/``source_workspace`` as FOCUS custom columns after the others."""
+    moved = {"source_account": "x_SourceAccount", "source_workspace": "x_SourceWorkspace"}
+    present = [c for c in moved if c in data.column_names]
+    if not present:
+        return data
+    kept = [c for c in data.column_names if c not in moved]
+    return data.select([*kept, *present]).rename_columns([*kept, *(moved[c] for c in present)])
 
 
 def _csv_ready(data: Any) -> Any:

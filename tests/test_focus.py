@@ -144,3 +144,34 @@ def test_export_refuses_to_replace_a_file_without_force(tmp_path, capsys):
     out.write_text("keep me")
     assert main(["export", "focus", "--lake-root", str(tmp_path), "--out", str(out)]) == 2
     assert "pass --force" in capsys.readouterr().err and out.read_text() == "keep me"
+
+
+def test_export_of_a_hub_lake_writes_every_account_with_its_source_as_custom_columns(tmp_path, capsys):
+    from datetime import date
+
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    hub = tmp_path / "hub"
+    rows = pa.table(
+        {
+            "source_account": ["acc1", "acc2"],
+            "source_workspace": ["1001", "2001"],
+            "BilledCost": pa.array([Decimal("1.5"), Decimal("2.25")], pa.decimal128(38, 12)),
+            "ChargePeriodStart": pa.array([START, START], pa.timestamp("us", tz="UTC")),
+            "x_RecordId": ["r1", "r1"],
+            "x_UsageDate": [date(2026, 11, 30), date(2026, 11, 30)],
+        }
+    )
+    write_deltalake(str(hub / "monitoring_hub" / "consolidated" / "all_focus_costs"), rows)
+    out = tmp_path / "all.csv"
+    assert main(["export", "focus", "--lake-root", str(hub), "--out", str(out)]) == 0
+    assert "all_focus_costs" in capsys.readouterr().out
+    with out.open(newline="") as f:
+        reader = csv.DictReader(f)
+        got = list(reader)
+        assert reader.fieldnames is not None and reader.fieldnames[-2:] == ["x_SourceAccount", "x_SourceWorkspace"]
+    assert [(r["x_SourceAccount"], r["BilledCost"]) for r in got] == [
+        ("acc1", "1.500000000000"),
+        ("acc2", "2.250000000000"),
+    ]
