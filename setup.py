@@ -55,6 +55,7 @@ setup(
             "types-pyyaml",
             "sqlglot>=30",
             "minilake>=1.9,<2",
+            "jsonschema>=4.18,<5",  # validates generated Asset Bundles against the Databricks CLI schema
         ],
     },
     entry_points={"console_scripts": ["stm=stm.cli:entry"]},
