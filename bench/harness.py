@@ -32,12 +32,15 @@ SHAPE = {"accounts": 2, "workspaces": 10, "days": 30, "seed": 11, "audit_events_
 
 def _kind(proc: psutil.Process, me: psutil.Process) -> str | None:
     """What ``proc`` is; None for a JVM's child between its fork and its exec (the JVM runs ``posix_spawn`` for the
-    commands Hadoop's local file system calls and for Spark's Python daemon): until the exec it shares the JVM's
-    memory, so its RSS is the JVM's once more, under the name of the thread that forked it."""
+    commands Hadoop's local file system calls and for Spark's Python daemon, through ``jspawnhelper``): until the
+    exec it shares the JVM's memory, so its RSS is the JVM's once more, under the name of the thread that forked it
+    or of the helper."""
     if proc.pid == me.pid:
         return "this process"
     if os.path.basename(proc.exe()) == "java":
         return "JVM" if proc.name() == "java" else None
+    if proc.name() == "jspawnhelper":  # the JVM's spawn helper: vforked, it shows the JVM's RSS until it execs
+        return None
     command = " ".join(proc.cmdline())
     if "pyspark.daemon" in command or "pyspark.worker" in command:
         return "Spark's Python workers"

@@ -242,7 +242,9 @@ class TableStore(ABC):
         """Replace the rows whose ``column`` is in ``values`` by ``df`` (all rows when ``values`` is None), in one
         commit; a new table is partitioned by ``column``, so replacing some dates rewrites only those dates."""
         exists = self.exists(name)
-        before = self.version(name) if exists else None
+        # without a marker an overwrite always commits, so the commit after the write is ours (writers of one table
+        # take turns in a process): the version before it is read only to tell a skipped replay apart
+        before = self.version(name) if exists and txn is not None else None
         if exists and column is not None and values is not None:
             options = {"replaceWhere": replace_where(column, values), "mergeSchema": "true"}
             partition = None
