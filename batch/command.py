@@ -34,7 +34,7 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "batch",
         parents=[parent],
-        help="run batch jobs (snapshots, current state, rollups, maintenance)",
+        help="run batch jobs (snapshots, current state, rollups, cost attribution, FOCUS, maintenance)",
         description="Run batch jobs in one Spark session; with --all, in dependency order. A failed job is "
         "reported and the others still run (exit code 1).",
     )

@@ -139,7 +139,7 @@ def focus_table(ctx: BatchContext) -> JobResult:
 
 @job(FOCUS_TABLE, ORDER_ROLLUP)
 def focus_costs_job(ctx: BatchContext) -> JobResult:
-    """Every priced billing record in the FOCUS 1.2 column set (``stm export focus`` writes it as Parquet or CSV)."""
+    """Every priced billing record in the FOCUS 1.2 column set (`stm export focus` writes it as Parquet or CSV)."""
     return _skipping_missing_inputs(functools.partial(focus_table, ctx))
 
 
