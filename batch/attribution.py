@@ -25,8 +25,8 @@ from pyspark.sql.types import DecimalType, StructType
 
 from batch.rollups import utc_date
 from streaming.cost_model import MONEY
+from streaming.gold import SCOPE
 
-SCOPE = ("account_id", "workspace_id")
 WAREHOUSE = (*SCOPE, "warehouse_id")
 HOUR_US = 3_600_000_000
 MONEY_SCALE = 12  # MONEY is DECIMAL(38,12): amounts are allocated in units of 10^-12 USD
@@ -178,23 +178,22 @@ def allocate(pieces: DataFrame, group: list[str], weight: str, amount: str, orde
 
 def query_cost_hourly(billing_summary: DataFrame, warehouses: DataFrame, history: DataFrame) -> DataFrame:
     """Statement pieces with their share of the hour's list and net cost, plus one idle row per billed hour with no
-    statement executing."""
-    hours = warehouse_hours(billing_summary, warehouses)
+    statement executing.
+
+    One full outer join of pieces and billed hours reads query history once: an hour no piece matches comes out as
+    a row without a statement (the idle row, which keeps the hour's whole cost); an unbilled piece has NULL cost."""
     key = [*WAREHOUSE, "hour_start"]
-    pieces = statement_pieces(history).join(hours.select(*key, *AMOUNTS), key, "left")
-    shared = pieces
+    hours = warehouse_hours(billing_summary, warehouses).select(*key, *AMOUNTS)
+    joined = statement_pieces(history).join(hours, key, "full_outer")
     for amount in AMOUNTS:
-        shared = allocate(shared, key, "exec_us", amount, "statement_id")
-    attributed = shared.drop(*AMOUNTS).withColumnsRenamed({f"{a}_share": a for a in AMOUNTS})
-    busy = pieces.select(*key).distinct()
-    idle = hours.join(busy, key, "left_anti").select(
-        *key,
-        F.lit(None).cast("string").alias("statement_id"),
-        F.lit(IDLE).alias("source_type"),
-        F.lit(0).cast("long").alias("exec_us"),
-        *AMOUNTS,
+        joined = allocate(joined, key, "exec_us", amount, "statement_id")
+    idle = F.col("statement_id").isNull()
+    return (
+        joined.withColumns({a: F.when(idle, F.col(a)).otherwise(F.col(f"{a}_share")) for a in AMOUNTS})
+        .withColumn("source_type", F.when(idle, F.lit(IDLE)).otherwise(F.col("source_type")))
+        .withColumn("exec_us", F.coalesce(F.col("exec_us"), F.lit(0).cast("long")))
+        .drop(*[f"{a}_share" for a in AMOUNTS])
     )
-    return attributed.unionByName(idle, allowMissingColumns=True)
 
 
 def query_cost(billing_summary: DataFrame, warehouses: DataFrame, history: DataFrame) -> DataFrame:
