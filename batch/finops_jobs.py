@@ -1,7 +1,9 @@
-"""FinOps batch jobs: query cost attribution (``query_cost`` and its two rollups) and the FOCUS export table.
+"""FinOps batch jobs: query cost attribution (``query_cost`` and its two rollups), the FOCUS table, serverless
+cost, untagged resources and compute right-sizing.
 
-Every date is recomputed (or the dates between ``--from`` and ``--to``), so a billing correction or a late statement
-changes its own dates on the next run; a table whose recomputed dates hold the same rows is not written.
+The dated tables recompute every date (or the dates between ``--from`` and ``--to``), so a billing correction or a
+late statement changes its own dates on the next run; the last two cover ``analytics.lookback_days``. A table whose
+recomputed rows are the same is not written.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from batch.attribution import WAREHOUSE, query_cost, query_cost_by_source, query
 from batch.focus import DATE as FOCUS_DATE
 from batch.focus import FOCUS_TABLE, focus_costs, unpriced_records
 from batch.governance import (
-    SCOPE,
     cluster_rightsizing,
     compute_rightsizing,
     serverless_cost,
@@ -25,60 +26,34 @@ from batch.governance import (
     warehouse_rightsizing,
     window_bounds,
 )
-from batch.jobs import ORDER_ROLLUP, _read, _skipping_missing_inputs, replace_if_changed, same_contents
+from batch.jobs import ORDER_ROLLUP, _read, _skipping_missing_inputs, replace_if_changed
 from batch.registry import BatchContext, JobResult, job
-from batch.rollups import between
-from stm.store.delta import TableStore
-from stm.store.retry import retry_on_conflict
+from batch.rollups import between, days_between
+from streaming.gold import SCOPE
 
 DATE = "usage_date"
 
 
-def replace_dates_if_changed(
-    store: TableStore,
-    target: str,
-    fresh: DataFrame,
-    dates: list[date] | None,
-    order: list[str],
-    column: str = DATE,
-) -> JobResult:
-    """Replace the rows whose ``column`` is in ``dates`` (all rows when None) by ``fresh`` unless they already hold
-    the same rows; a new table is partitioned by ``column``."""
-    if store.exists(target):
-        existing = store.read(target)
-        if dates is not None:
-            existing = existing.where(F.col(column).isin(dates))
-        if same_contents(existing, fresh):
-            return JobResult(detail="unchanged")
-    write = functools.partial(store.replace, target, fresh.orderBy(*order), column=column, values=dates)
-    rows = retry_on_conflict(f"replace {target}", write)
-    return JobResult(rows=rows, detail=f"{rows} rows written")
-
-
-def _days(lo: date, hi: date) -> list[date]:
-    return [lo + timedelta(days=i) for i in range((hi - lo).days + 1)]
-
-
-def backfill_dates(ctx: BatchContext, billing: DataFrame) -> tuple[list[date] | None, bool]:
-    """The dates of ``--from``/``--to`` (an open end: billing's first or last date), or None for every date; the
-    flag is False when the range holds no date at all."""
+def backfill_dates(ctx: BatchContext, billing: DataFrame) -> list[date] | None:
+    """The dates of ``--from``/``--to`` (an open end: billing's first or last date; empty when the range holds no
+    date), or None for every date."""
     lo, hi = ctx.date_from, ctx.date_to
     if lo is None and hi is None:
-        return None, True
+        return None
     if lo is None or hi is None:
         bounds = billing.agg(F.min(DATE), F.max(DATE)).first()
         lo, hi = lo or (bounds[0] if bounds else None), hi or (bounds[1] if bounds else None)
     if lo is None or hi is None or lo > hi:
-        return [], False
-    return _days(lo, hi), True
+        return []
+    return days_between(lo, hi)
 
 
 def query_cost_tables(ctx: BatchContext) -> JobResult:
     billing = _read(ctx, "billing_summary")
     warehouses = _read(ctx, "warehouses_bronze")
     history = _read(ctx, "query_history_bronze")
-    dates, any_date = backfill_dates(ctx, billing)
-    if not any_date:
+    dates = backfill_dates(ctx, billing)
+    if dates == []:
         return JobResult(detail="no billing dates in the range")
     if dates is not None:
         lo, hi = dates[0], dates[-1]
@@ -91,8 +66,8 @@ def query_cost_tables(ctx: BatchContext) -> JobResult:
         per_statement = per_statement.where(F.col(DATE).isin(dates))
     results: dict[str, JobResult] = {}
     target = ctx.cfg.output_name("query_cost")
-    results["query_cost"] = replace_dates_if_changed(
-        ctx.store, target, per_statement, dates, [DATE, *WAREHOUSE, "statement_id"]
+    results["query_cost"] = replace_if_changed(
+        ctx.store, target, per_statement, [DATE, *WAREHOUSE, "statement_id"], column=DATE, values=dates
     )
     # the rollups read the table just written: the attribution is computed once
     written = ctx.store.read(target)
@@ -103,8 +78,8 @@ def query_cost_tables(ctx: BatchContext) -> JobResult:
         ("query_cost_by_source", query_cost_by_source, ["source_type", "source_id"]),
     ):
         fresh = build(written)
-        results[name] = replace_dates_if_changed(
-            ctx.store, ctx.cfg.output_name(name), fresh, dates, [DATE, *WAREHOUSE, *keys]
+        results[name] = replace_if_changed(
+            ctx.store, ctx.cfg.output_name(name), fresh, [DATE, *WAREHOUSE, *keys], column=DATE, values=dates
         )
     return JobResult(
         rows=sum(r.rows for r in results.values()),
@@ -120,8 +95,8 @@ def query_cost_job(ctx: BatchContext) -> JobResult:
 
 def focus_table(ctx: BatchContext) -> JobResult:
     billing = _read(ctx, "billing_summary")
-    dates, any_date = backfill_dates(ctx, billing)
-    if not any_date:
+    dates = backfill_dates(ctx, billing)
+    if dates == []:
         return JobResult(detail="no billing dates in the range")
     if dates is not None:
         billing = billing.where(F.col(DATE).isin(dates))
@@ -130,7 +105,7 @@ def focus_table(ctx: BatchContext) -> JobResult:
     fresh = focus_costs(billing, workspaces)
     target = ctx.cfg.output_name(FOCUS_TABLE)
     order = [FOCUS_DATE, "SubAccountId", "x_RecordId"]
-    result = replace_dates_if_changed(ctx.store, target, fresh, dates, order, column=FOCUS_DATE)
+    result = replace_if_changed(ctx.store, target, fresh, order, column=FOCUS_DATE, values=dates)
     unpriced = unpriced_records(billing)
     if unpriced:
         result.detail += f"; {unpriced} unpriced records left out (see dq_unpriced_usage)"
@@ -145,8 +120,10 @@ def focus_costs_job(ctx: BatchContext) -> JobResult:
 
 def lookback(ctx: BatchContext, billing: DataFrame) -> tuple[date, date] | None:
     """The ``analytics.lookback_days`` days ending on ``--to`` or on billing's newest date (None: no billing)."""
-    row = billing.agg(F.max(DATE)).first()
-    newest = ctx.date_to or (row[0] if row else None)
+    newest = ctx.date_to
+    if newest is None:
+        row = billing.agg(F.max(DATE)).first()
+        newest = row[0] if row else None
     return window_bounds(newest, ctx.cfg.analytics.lookback_days) if newest else None
 
 
@@ -202,15 +179,16 @@ def compute_rightsizing_job(ctx: BatchContext) -> JobResult:
 def serverless_table(ctx: BatchContext) -> JobResult:
     billing = _read(ctx, "billing_summary")
     bronze = _read(ctx, "billing_usage_bronze")
-    dates, any_date = backfill_dates(ctx, billing)
-    if not any_date:
+    dates = backfill_dates(ctx, billing)
+    if dates == []:
         return JobResult(detail="no billing dates in the range")
     if dates is not None:
         billing = billing.where(F.col(DATE).isin(dates))
         bronze = bronze.where(F.col(DATE).isin(dates))
     fresh = serverless_cost(billing, serverless_records(bronze), ctx.cfg.analytics.tag_keys)
     order = [DATE, *SCOPE, "billing_origin_product", "budget_policy_id", "tag_key", "tag_value"]
-    return replace_dates_if_changed(ctx.store, ctx.cfg.output_name("serverless_cost"), fresh, dates, order)
+    target = ctx.cfg.output_name("serverless_cost")
+    return replace_if_changed(ctx.store, target, fresh, order, column=DATE, values=dates)
 
 
 @job("serverless_cost", ORDER_ROLLUP)

@@ -83,12 +83,26 @@ def same_contents(left: DataFrame, right: DataFrame) -> bool:
     return left.exceptAll(right).isEmpty() and right.exceptAll(left).isEmpty()
 
 
-def replace_if_changed(store: TableStore, target: str, table: DataFrame, order: list[str]) -> JobResult:
-    """Overwrite ``target`` with ``table`` (rows sorted by ``order``) unless its contents are already equal."""
-    if store.exists(target) and same_contents(store.read(target), table):
-        return JobResult(detail="unchanged")
-    overwrite = functools.partial(store.overwrite, target, table.orderBy(*order))
-    rows = retry_on_conflict(f"overwrite {target}", overwrite)
+def replace_if_changed(
+    store: TableStore,
+    target: str,
+    table: DataFrame,
+    order: list[str],
+    *,
+    column: str | None = None,
+    values: list[date] | None = None,
+) -> JobResult:
+    """Overwrite ``target`` with ``table`` (rows sorted by ``order``) unless its contents are already equal; with
+    ``values``, only the rows whose ``column`` is one of them are compared and replaced (a new table is
+    partitioned by ``column``)."""
+    if store.exists(target):
+        existing = store.read(target)
+        if column is not None and values is not None:
+            existing = existing.where(F.col(column).isin(values))
+        if same_contents(existing, table):
+            return JobResult(detail="unchanged")
+    replace = functools.partial(store.replace, target, table.orderBy(*order), column=column, values=values)
+    rows = retry_on_conflict(f"replace {target}", replace)
     return JobResult(rows=rows, detail=f"{rows} rows written")
 
 

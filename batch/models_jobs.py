@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from batch.registry import BatchContext, JobResult, job
+from batch.rollups import days_between
 from streaming.derived import SILVER, billing_models, refresh, reprice
 from streaming.models import MODELS, Model
 
@@ -42,8 +43,7 @@ def recompute_gold(ctx: BatchContext) -> JobResult:
     """Recompute every silver/gold model: all of it, or the dates between --from and --to."""
     dates = None
     if ctx.date_from and ctx.date_to:
-        span = (ctx.date_to - ctx.date_from).days
-        dates = [ctx.date_from.fromordinal(ctx.date_from.toordinal() + i) for i in range(span + 1)]
+        dates = days_between(ctx.date_from, ctx.date_to)
     elif ctx.date_from or ctx.date_to:
         from stm.errors import UsageError
 

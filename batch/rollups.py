@@ -82,6 +82,11 @@ def utc_date(ts: Column) -> Column:
     return F.date_from_unix_date(F.floor(F.unix_seconds(ts) / 86400).cast("int"))
 
 
+def days_between(lo: date, hi: date) -> list[date]:
+    """Every date from ``lo`` to ``hi``, both included."""
+    return [lo + timedelta(days=i) for i in range((hi - lo).days + 1)]
+
+
 def between(col: Column, lo: date | None, hi: date | None) -> Column:
     """``lo <= col <= hi`` with ``None`` as an open end."""
     cond = F.lit(True)
