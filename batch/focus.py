@@ -52,6 +52,8 @@ SERVICE_CATEGORIES: dict[str, tuple[str, str]] = {
     "PREDICTIVE_OPTIMIZATION": ("Management and Governance", "Other (Management and Governance)"),
 }
 OTHER_SERVICE = ("Other", "Other (Other)")
+CATEGORY = {product: pair[0] for product, pair in SERVICE_CATEGORIES.items()}
+SUBCATEGORY = {product: pair[1] for product, pair in SERVICE_CATEGORIES.items()}
 # the resource types of batch.governance.RESOURCE_IDS as FOCUS ResourceType values
 RESOURCE_TYPES = {
     "warehouse": "SQL Warehouse",
@@ -83,12 +85,9 @@ def _midnight(day: Column) -> Column:
     return F.timestamp_seconds(F.unix_date(day).cast("long") * 86400)
 
 
-def _lookup(mapping: Mapping[str, tuple[str, ...]], key: Column, index: int, default: str) -> Column:
-    out: Column | None = None
-    for name, values in mapping.items():
-        out = F.when(key == name, F.lit(values[index])) if out is None else out.when(key == name, F.lit(values[index]))
-    assert out is not None
-    return out.otherwise(F.lit(default))
+def _lookup(mapping: Mapping[str, str], key: Column) -> Column:
+    """``mapping[key]`` as a column: NULL for a key it lacks (or a NULL key)."""
+    return F.create_map(*[F.lit(v) for pair in mapping.items() for v in pair])[key]
 
 
 def unpriced_records(billing_summary: DataFrame) -> int:
@@ -106,8 +105,7 @@ def focus_costs(billing_summary: DataFrame, workspaces: DataFrame | None = None)
     product = F.col("billing_origin_product")
     month = F.trunc("usage_date", "month")
     kind, resource_id = resource_columns(rows)
-    resource_type = _lookup({k: (v,) for k, v in RESOURCE_TYPES.items()}, kind, 0, "")
-    resource_type = F.when(kind.isNotNull(), resource_type)
+    resource_type = _lookup(RESOURCE_TYPES, kind)
     endpoint_name = F.col("endpoint_name") if "endpoint_name" in rows.columns else F.lit(None).cast("string")
     tags = F.when(F.size(F.col("custom_tags")) > 0, F.to_json("custom_tags"))
     none = F.lit(None).cast("string")
@@ -158,9 +156,9 @@ def focus_costs(billing_summary: DataFrame, workspaces: DataFrame | None = None)
         "ResourceId": resource_id,
         "ResourceName": F.when(resource_type == "Serving Endpoint", endpoint_name),
         "ResourceType": resource_type,
-        "ServiceCategory": _lookup(SERVICE_CATEGORIES, product, 0, OTHER_SERVICE[0]),
+        "ServiceCategory": F.coalesce(_lookup(CATEGORY, product), F.lit(OTHER_SERVICE[0])),
         "ServiceName": product,
-        "ServiceSubcategory": _lookup(SERVICE_CATEGORIES, product, 1, OTHER_SERVICE[1]),
+        "ServiceSubcategory": F.coalesce(_lookup(SUBCATEGORY, product), F.lit(OTHER_SERVICE[1])),
         "SkuId": F.col("sku_name"),
         "SkuMeter": F.col("usage_unit"),
         "SkuPriceDetails": none,

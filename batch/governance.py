@@ -21,8 +21,8 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from streaming.cost_model import MONEY
+from streaming.gold import SCOPE, tag_pairs
 
-SCOPE = ("account_id", "workspace_id")
 GOVERNANCE_TABLES = ("untagged_resources", "compute_rightsizing", "serverless_cost")
 # usage_metadata ids that name the resource a record is billed to, in order, with the resource type
 RESOURCE_IDS = (
@@ -211,7 +211,6 @@ def compute_rightsizing(clusters: DataFrame, warehouses: DataFrame | None, lo: d
 
 
 NO_POLICY = "no_policy"
-UNTAGGED = "untagged"
 
 
 def serverless_records(bronze: DataFrame) -> DataFrame:
@@ -243,13 +242,8 @@ def serverless_cost(billing: DataFrame, serverless: DataFrame, tag_keys: Sequenc
     """
     rows = billing.join(serverless, ["account_id", "record_id"], "inner")  # one bronze row per record
     none = F.lit(None).cast("string")
-    tags = F.array(
-        *[
-            F.struct(F.lit(k).alias("tag_key"), F.coalesce(F.col("custom_tags")[k], F.lit(UNTAGGED)).alias("tag_value"))
-            for k in tag_keys
-        ]
-        or [F.struct(none.alias("tag_key"), none.alias("tag_value"))]  # no required keys: one group per policy
-    )
+    # no required keys: one group per policy
+    tags = tag_pairs(tag_keys) if tag_keys else F.array(F.struct(none.alias("tag_key"), none.alias("tag_value")))
     return (
         rows.withColumn("_tag", F.explode(tags))
         .groupBy(

@@ -81,19 +81,24 @@ def cost_by_job(billing_summary: DataFrame, jobs_bronze: DataFrame) -> DataFrame
     return costs_df.join(names, ["workspace_id", "job_id"], "left")
 
 
+def tag_pairs(tag_keys: Sequence[str]) -> Column:
+    """An array of ``(tag_key, tag_value)`` structs, one per key of ``tag_keys``: the row's ``custom_tags`` value,
+    or ``'untagged'`` when it lacks the key."""
+    return F.array(
+        *[
+            F.struct(F.lit(k).alias("tag_key"), F.coalesce(F.col("custom_tags")[k], F.lit(UNTAGGED)).alias("tag_value"))
+            for k in tag_keys
+        ]
+    )
+
+
 def cost_by_tag(billing_summary: DataFrame, *, tag_keys: Sequence[str]) -> DataFrame:
     """Cost per date, tag key (each of ``tag_keys``) and value; rows lacking the key go to ``'untagged'``.
 
     ``share_of_day_cost`` divides by the workspace's cost of the same date over all values of the key (untagged
     included), a window within the date, so it stays date-local. It is a ratio (double), not money.
     """
-    tags = F.array(
-        *[
-            F.struct(F.lit(k).alias("tag_key"), F.coalesce(F.col("custom_tags")[k], F.lit(UNTAGGED)).alias("tag_value"))
-            for k in tag_keys
-        ]
-    )
-    exploded = billing_summary.withColumn("_tag", F.explode(tags))
+    exploded = billing_summary.withColumn("_tag", F.explode(tag_pairs(tag_keys)))
     costs = daily_costs(exploded, F.col("_tag.tag_key").alias("tag_key"), F.col("_tag.tag_value").alias("tag_value"))
     day_total = F.sum("total_cost_usd").over(Window.partitionBy(*SCOPE, "usage_date", "tag_key")).cast("double")
     share = F.when(day_total != 0, F.col("total_cost_usd").cast("double") / day_total)

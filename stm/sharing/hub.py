@@ -181,14 +181,14 @@ class Hub:
     @staticmethod
     def copy_marker(provider: str, table: str, version: int) -> Transaction:
         """The app transaction of a provider copy holding ``version`` of the provider's table."""
-        return Transaction(app_id=f"stm-hub/{provider}/{table}", version=version)
+        return Transaction(app_id=_copy_app_id(provider, table), version=version)
 
     @staticmethod
     def copy_version(path: Path, provider: str, table: str) -> int | None:
         """The provider version the copy at ``path`` holds, from its last marked commit (None: no marker yet)."""
         if not is_delta_table(path):
             return None
-        version: int | None = DeltaTable(str(path)).transaction_version(f"stm-hub/{provider}/{table}")
+        version: int | None = DeltaTable(str(path)).transaction_version(_copy_app_id(provider, table))
         return version
 
     @staticmethod
@@ -373,6 +373,10 @@ class FeedTooLarge(StmError):
 
 def _arrow_schema(schema_string: str) -> pa.Schema:
     return pa.schema(Schema.from_json(schema_string).to_arrow())
+
+
+def _copy_app_id(provider: str, table: str) -> str:
+    return f"stm-hub/{provider}/{table}"
 
 
 def _no_feed(p: HubProvider, last: dict[str, Any] | None, version: int, digest: str) -> str | None:
