@@ -5,7 +5,17 @@ from __future__ import annotations
 from dataclasses import replace
 
 from deploy.desired import HubDesired, ProviderDesired
-from deploy.hub_sql import Source, create_view_sql, drop_view_sql
+from deploy.hub_sql import (
+    Column,
+    PendingView,
+    Provided,
+    Source,
+    create_view_sql,
+    derived_selects,
+    drop_view_sql,
+    view_name,
+    view_select,
+)
 from deploy.jobs import TAG_DIGEST, summary
 from deploy.model import Action, Change, history_status, is_ours, is_subset, marker
 from deploy.observe import HubObserved, ProviderObserved
@@ -222,7 +232,7 @@ def hub_actions(d: HubDesired, o: HubObserved, destroy: bool = False, purge: boo
     ]
     if not destroy:
         out.extend(containers)
-    by_table: dict[str, list[Source]] = {}
+    by_table: dict[str, list[tuple[Source, tuple[Column, ...] | None]]] = {}  # columns None: not readable yet
     for src in d.sources:
         found = o.source_catalogs.get(src.catalog)
         provider = o.providers.get(src.global_metastore_id)
@@ -261,30 +271,34 @@ def hub_actions(d: HubDesired, o: HubObserved, destroy: bool = False, purge: boo
             out.append(Action("catalog from share", src.catalog, Change.CREATE, what, payload, privilege))
         source = Source(src.account, src.workspace, src.catalog, src.schema)
         shared = o.shared_tables.get(src.catalog, set())
+        known = o.columns.get(src.catalog, {})
         for table in src.tables:
             # a view may read only what the provider shares already (its jobs create a table before it is shared)
             if o.offline or f"{src.schema}.{table}" in shared:
-                by_table.setdefault(table, []).append(source)
-    for view, spec in ({} if destroy else d.views).items():
-        if view not in by_table:
+                by_table.setdefault(table, []).append((source, known.get(f"{src.schema}.{table}")))
+    views: set[str] = set()
+    for table, spec in ({} if destroy else d.views).items():
+        view = view_name(table)
+        if table not in by_table:
             why = (
                 "no provider shares this table yet: the next apply after a provider's apply shared it creates the view"
             )
             out.append(Action("view", f"{d.catalog}.{d.schema}.{view}", Change.SKIP, why))
             continue
-        sql, comment = create_view_sql(d.target, d.catalog, d.schema, view, spec, by_table[view])
-        current = o.views.get(view)
-        full = f"{d.catalog}.{d.schema}.{view}"
-        if current is not None and not is_ours(current.comment):
-            out.append(Action("view", full, Change.SKIP, _NOT_OURS))
-            continue
-        change = (
-            Change.CREATE if current is None else (Change.UNCHANGED if current.comment == comment else Change.UPDATE)
-        )
-        detail = f"UNION ALL over {len(by_table[view])} provider(s)"
-        out.append(Action("view", full, change, detail, (d.warehouse_id, sql), "USE SCHEMA and CREATE TABLE"))
+        views.add(view)
+        sources = by_table[table]
+        detail = f"UNION ALL over {len(sources)} provider(s), by column name"
+        if any(columns is None for _, columns in sources):
+            pending = PendingView(d.target, d.catalog, d.schema, table, spec, tuple(s for s, _ in sources))
+            out.append(_view_action(d, o, view, pending, PENDING))
+        else:
+            select = view_select(table, spec, [Provided(s, c) for s, c in sources if c is not None])
+            out.append(_view_action(d, o, view, select, detail))
+    for view, select in derived_selects(d.catalog, d.schema, views).items():
+        views.add(view)
+        out.append(_view_action(d, o, view, select, "over the consolidated billing and job runs"))
     for name, info in sorted(o.views.items()):
-        if is_ours(info.comment) and (destroy or name not in d.views):
+        if is_ours(info.comment) and (destroy or name not in views):
             sql = drop_view_sql(d.catalog, d.schema, name)
             out.append(
                 Action("view", f"{d.catalog}.{d.schema}.{name}", Change.DELETE, "", (d.warehouse_id, sql), "view owner")
@@ -292,3 +306,21 @@ def hub_actions(d: HubDesired, o: HubObserved, destroy: bool = False, purge: boo
     if destroy:
         out = [*[a for a in out if a.kind == "view"], *[a for a in out if a.kind != "view"], *reversed(containers)]
     return out
+
+
+PENDING = "its columns are read from the providers' tables once this apply made their catalogs"
+
+
+def _view_action(d: HubDesired, o: HubObserved, view: str, select: str | PendingView, detail: str) -> Action:
+    """Create, update or leave a view; a pending view's statement is built when it is made."""
+    full = f"{d.catalog}.{d.schema}.{view}"
+    current = o.views.get(view)
+    if current is not None and not is_ours(current.comment):
+        return Action("view", full, Change.SKIP, _NOT_OURS)
+    privilege = "USE SCHEMA and CREATE TABLE"
+    if isinstance(select, PendingView):
+        change = Change.CREATE if current is None else Change.UPDATE
+        return Action("view", full, change, detail, (d.warehouse_id, select), privilege)
+    sql, comment = create_view_sql(d.target, d.catalog, d.schema, view, select)
+    change = Change.CREATE if current is None else (Change.UNCHANGED if current.comment == comment else Change.UPDATE)
+    return Action("view", full, change, detail, (d.warehouse_id, sql), privilege)

@@ -23,6 +23,7 @@ from databricks.sdk.errors import (
 )
 from databricks.sdk.service import catalog, sharing, sql
 
+from deploy.hub_sql import Column, PendingView, Source
 from deploy.model import Action, Change, Plan, history_status
 from deploy.wheel import Wheel
 from stm.errors import StmError
@@ -152,9 +153,20 @@ def run_statement(w: WorkspaceClient, warehouse_id: str, statement: str, sleep: 
         raise DeployFailed(f"statement failed: {error}")
 
 
+def _columns(w: WorkspaceClient, source: Source, table: str) -> tuple[Column, ...]:
+    name = f"{source.catalog}.{source.schema}.{table}"
+    columns = sorted(w.tables.get(name).columns or [], key=lambda c: c.position or 0)
+    if not columns:
+        raise DeployFailed(f"table {name} shows no columns: check that the share still holds it")
+    return tuple(Column(c.name or "", c.type_text or "") for c in columns)
+
+
 def _handlers(sleep: Sleep) -> dict[tuple[str, Change], Callable[[WorkspaceClient, Action], object]]:
     def view(w: WorkspaceClient, a: Action) -> None:
-        run_statement(w, a.payload[0], a.payload[1], sleep)
+        warehouse, statement = a.payload
+        if isinstance(statement, PendingView):
+            statement = statement.statement([_columns(w, s, statement.table) for s in statement.sources])
+        run_statement(w, warehouse, statement, sleep)
 
     return {
         ("system schema", Change.CREATE): lambda w, a: w.system_schemas.enable(a.payload, a.name),

@@ -12,6 +12,7 @@ from databricks.sdk.service import catalog as uc
 from databricks.sdk.service import jobs, sharing
 
 from deploy.desired import HubDesired, Location, ProviderDesired
+from deploy.hub_sql import Column
 from deploy.jobs import TAG_JOB, TAG_OWNER, TAG_TARGET
 from deploy.model import PRODUCT
 from stm.errors import UsageError
@@ -46,6 +47,8 @@ class HubObserved:
     provider_shares: dict[str, set[str]] = field(default_factory=dict)  # provider name -> share names
     source_catalogs: dict[str, uc.CatalogInfo] = field(default_factory=dict)
     shared_tables: dict[str, set[str]] = field(default_factory=dict)  # source catalog -> "<schema>.<table>" shared
+    # source catalog -> "<schema>.<table>" -> its columns in table order (read once the catalog exists)
+    columns: dict[str, dict[str, tuple[Column, ...]]] = field(default_factory=dict)
     views: dict[str, uc.TableInfo] = field(default_factory=dict)
     offline: bool = False
 
@@ -127,6 +130,17 @@ def observe_provider(w: WorkspaceClient, desired: ProviderDesired) -> ProviderOb
     return obs
 
 
+def _columns(w: WorkspaceClient, catalog: str, tables: set[str]) -> dict[str, tuple[Column, ...]]:
+    """The columns of each shared table of a catalog created from a share, in table order."""
+    out: dict[str, tuple[Column, ...]] = {}
+    for name in sorted(tables):
+        info = _get(w.tables.get, f"{catalog}.{name}")
+        if info is not None and info.columns:
+            ordered = sorted(info.columns, key=lambda c: c.position or 0)
+            out[name] = tuple(Column(c.name or "", c.type_text or "") for c in ordered)
+    return out
+
+
 def observe_hub(w: WorkspaceClient, desired: HubDesired) -> HubObserved:
     metastore_id(w)
     obs = HubObserved()
@@ -144,6 +158,7 @@ def observe_hub(w: WorkspaceClient, desired: HubDesired) -> HubObserved:
         found = _get(w.catalogs.get, src.catalog)
         if found is not None:
             obs.source_catalogs[src.catalog] = found
+            obs.columns[src.catalog] = _columns(w, src.catalog, obs.shared_tables.get(src.catalog, set()))
     if obs.schema is not None:
         obs.views = {t.name: t for t in w.tables.list(desired.catalog, desired.schema) if t.name}
     return obs

@@ -62,7 +62,8 @@ def consolidate(spec: SharedTableSpec, sources: list[ProviderData]) -> pa.Table:
 
 def _dbus(billing: pa.Table) -> pa.Array:
     qty = billing["usage_quantity"]
-    return pc.if_else(pc.equal(billing["usage_unit"], "DBU"), qty, pa.scalar(0, qty.type).cast(qty.type))
+    is_dbu = pc.fill_null(pc.equal(billing["usage_unit"], "DBU"), False)  # as SQL's CASE: a NULL unit is not DBU
+    return pc.if_else(is_dbu, qty, pa.scalar(0, qty.type).cast(qty.type))
 
 
 def workspaces_costs(billing: pa.Table) -> pa.Table:

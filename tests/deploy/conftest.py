@@ -12,6 +12,8 @@ from stm.config import Config, load_config
 from tests.deploy.fake_workspace import FakeWorkspace
 
 PROVIDER, CATCH_UP_PROVIDER, HUB = "acme_prod_eu", "globex_dev_us", "central_hub"
+# the hub's cross-provider views over all_billing_summary and all_job_runs_summary, named as the local hub's tables
+HUB_DERIVED = {"all_workspaces_billing", "all_workspaces_costs", "cross_account_dashboard"}
 
 
 @pytest.fixture(scope="session")

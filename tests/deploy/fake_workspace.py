@@ -36,6 +36,11 @@ from stm.config import load_config
 from stm.errors import ConfigError
 
 VOLUME_PATH = re.compile(r"^/Volumes/(\w+)/(\w+)/(\w+)/")
+DEFAULT_COLUMNS = [
+    catalog.ColumnInfo(name="account_id", type_text="string", position=0),
+    catalog.ColumnInfo(name="usage_date", type_text="date", position=1),
+    catalog.ColumnInfo(name="amount", type_text="decimal(38,18)", position=2),
+]
 SOURCE_REF = re.compile(r"FROM `(\w+)`\.`(\w+)`\.`(\w+)`")
 
 
@@ -71,6 +76,8 @@ class FakeWorkspace:
     tables: dict[str, catalog.TableInfo] = field(default_factory=dict)  # full name -> table (not views)
     # (provider, share) -> the "<schema>.<table>" names that share holds, as a catalog created from it shows them
     provider_tables: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    # table name -> its columns as a provider's share shows them (a table not listed has DEFAULT_COLUMNS)
+    shared_columns: dict[str, list[catalog.ColumnInfo]] = field(default_factory=dict)
     statements: list[str] = field(default_factory=list)
     has_metastore: bool = True
     metastore_storage_root: str | None = "s3://metastore-root/m-1"
@@ -123,6 +130,7 @@ class FakeWorkspace:
             sharing.ProviderShare(name=s) for s in self.providers[name][1]
         )
         ws.tables.list.side_effect = self._list_tables
+        ws.tables.get.side_effect = self._get_table
         ws.providers.list_provider_share_assets.side_effect = lambda provider, share, **_: (
             sharing.ListProviderShareAssetsResponse(
                 tables=[
@@ -303,6 +311,13 @@ class FakeWorkspace:
         shared = [catalog.TableInfo(name=t) for s, t in self._shared_tables(cat) if s == schema]
         own = [v for k, v in {**self.tables, **self.views}.items() if k.startswith(prefix)]
         return iter(own + shared)
+
+    def _get_table(self, full_name: str, **_: Any) -> catalog.TableInfo:
+        cat, schema, name = full_name.split(".")
+        if (schema, name) in set(self._shared_tables(cat)):
+            columns = self.shared_columns.get(name, DEFAULT_COLUMNS)
+            return catalog.TableInfo(name=name, catalog_name=cat, schema_name=schema, columns=columns)
+        return self._get({**self.tables, **self.views}, full_name)
 
     def _exists(self, cat: str, schema: str, name: str) -> bool:
         full = f"{cat}.{schema}.{name}"

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import yaml
 from databricks.sdk.errors import PermissionDenied, TemporarilyUnavailable
-from databricks.sdk.service import jobs, sharing
+from databricks.sdk.service import catalog, jobs, sharing
 
 from deploy.command import make_plan
 from deploy.execute import RETRY_HINT, execute
@@ -15,7 +15,7 @@ from deploy.model import Change, marker
 from deploy.wheel import Wheel
 from stm.config import Config, load_config
 from stm.errors import UsageError
-from tests.deploy.conftest import CATCH_UP_PROVIDER, HUB, PROVIDER, run_jobs
+from tests.deploy.conftest import CATCH_UP_PROVIDER, HUB, HUB_DERIVED, PROVIDER, run_jobs
 from tests.deploy.fake_workspace import FakeWorkspace
 
 TABLES = "monitoring.workspace_usage"
@@ -251,10 +251,30 @@ def test_hub_apply_creates_catalogs_from_shares_and_views_then_is_a_no_op(cfg: C
 
     assert fake.catalogs["stm_src_acme_prod_eu"].provider_name == "acme"
     assert fake.catalogs["stm_src_globex_dev_us"].share_name == "stm_monitoring"
-    assert len(fake.views) == len(cfg.shares["stm_monitoring"].tables)
+    consolidated = {f"all_{t}" for t in cfg.shares["stm_monitoring"].tables}
+    assert {v.split(".")[-1] for v in fake.views} == consolidated | HUB_DERIVED
     w = fake.client()
     assert make_plan(cfg, HUB, w, None).changes == []
     w.statement_execution.execute_statement.assert_not_called()
+
+
+def test_hub_views_made_over_new_share_catalogs_list_the_columns_read_after_the_catalogs_exist(cfg: Config):
+    fake = _hub_fake(cfg)
+    fake.shared_columns["billing_summary"] = [
+        catalog.ColumnInfo(name="record_id", type_text="string", position=1),
+        catalog.ColumnInfo(name="account_id", type_text="string", position=0),
+    ]
+    plan = make_plan(cfg, HUB, fake.client(), None)
+    pending = [a for a in plan.changes if a.kind == "view" and "once this apply made their catalogs" in a.detail]
+    assert len(pending) == len(cfg.shares["stm_monitoring"].tables)
+
+    _apply(cfg, fake, HUB, None)
+
+    billing = " ".join(next(s for s in fake.statements if "`all_billing_summary`\nCOMMENT" in s).split())
+    assert "'acme_prod_eu' AS source_workspace, `account_id`, `record_id` FROM `stm_src_acme_prod_eu`" in billing
+    assert "`amount`" not in billing and ", *" not in billing
+    again = make_plan(cfg, HUB, fake.client(), None)
+    assert again.changes == [] and all(a.payload is None or isinstance(a.payload[1], str) for a in again.actions)
 
 
 def test_hub_provider_not_visible_is_skipped_and_views_use_the_others(cfg: Config):

@@ -12,7 +12,7 @@ from deploy.command import make_plan
 from stm.cli import main
 from stm.config import Config
 from stm.errors import UsageError
-from tests.deploy.conftest import HUB, PROVIDER
+from tests.deploy.conftest import HUB, HUB_DERIVED, PROVIDER
 from tests.deploy.fake_workspace import FakeWorkspace
 
 
@@ -40,7 +40,7 @@ def test_offline_hub_plan_lists_catalogs_and_views(capsys: pytest.CaptureFixture
 
     out = capsys.readouterr().out
     assert "catalog from share  stm_src_globex_dev_us" in out
-    assert out.count("+ create    view") == len(cfg.shares["stm_monitoring"].tables)
+    assert out.count("+ create    view") == len(cfg.shares["stm_monitoring"].tables) + len(HUB_DERIVED)
 
 
 def test_unknown_target_is_one_line_exit_2(capsys: pytest.CaptureFixture[str]):

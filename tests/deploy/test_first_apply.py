@@ -11,7 +11,7 @@ import pytest
 from deploy.command import deploy
 from deploy.wheel import Wheel
 from stm.config import Config
-from tests.deploy.conftest import HUB, run_jobs
+from tests.deploy.conftest import HUB, HUB_DERIVED, run_jobs
 from tests.deploy.fake_workspace import FakeWorkspace
 
 
@@ -72,7 +72,7 @@ def test_every_example_target_first_apply_completes_and_second_apply_is_a_no_op(
 
     shared = cfg.shares["stm_monitoring"].tables
     assert all(len(f.shares["stm_monitoring"].objects or []) == len(shared) for f in providers.values())
-    assert sorted(v.split(".")[-1] for v in hub.views) == sorted(shared)
+    assert {v.split(".")[-1] for v in hub.views} == {f"all_{t}" for t in shared} | HUB_DERIVED
 
 
 def test_every_example_target_destroy_removes_only_what_deploy_made(

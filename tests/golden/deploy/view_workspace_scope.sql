@@ -1,8 +1,11 @@
-CREATE OR REPLACE VIEW `monitoring_hub`.`consolidated`.`jobs_current`
-COMMENT 'managed by system-tables-monitor (target central_hub) digest=b6196bfaa3cf'
+CREATE OR REPLACE VIEW `monitoring_hub`.`consolidated`.`all_jobs_current`
+COMMENT 'managed by system-tables-monitor (target central_hub) digest=ed7e0e85169c'
 AS
-SELECT 'acme_prod' AS source_account, 'acme_prod_eu' AS source_workspace, * FROM `stm_src_acme_prod_eu`.`workspace_usage`.`jobs_current`
+SELECT 'acme_prod' AS source_account, 'acme_prod_eu' AS source_workspace, `account_id`, `record_id`, `net_cost_usd`
+FROM `stm_src_acme_prod_eu`.`workspace_usage`.`jobs_current`
 UNION ALL
-SELECT 'acme_prod' AS source_account, 'acme_prod_us' AS source_workspace, * FROM `stm_src_acme_prod_us`.`workspace_usage`.`jobs_current`
+SELECT 'acme_prod' AS source_account, 'acme_prod_us' AS source_workspace, `account_id`, `record_id`, `net_cost_usd`
+FROM `stm_src_acme_prod_us`.`workspace_usage`.`jobs_current`
 UNION ALL
-SELECT 'globex_dev' AS source_account, 'globex_dev_us' AS source_workspace, * FROM `stm_src_globex_dev_us`.`workspace_usage`.`jobs_current`
+SELECT 'globex_dev' AS source_account, 'globex_dev_us' AS source_workspace, `account_id`, `record_id`, `net_cost_usd`
+FROM `stm_src_globex_dev_us`.`workspace_usage`.`jobs_current`
