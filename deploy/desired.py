@@ -43,6 +43,8 @@ class ProviderDesired:
     share_tables: dict[str, bool]  # full table name: shared WITH HISTORY
     recipient: str | None
     hub_sharing_identifier: str | None
+    mask: bool = False  # the share's tables are shared as masked views, made on warehouse_id
+    warehouse_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,8 @@ def provider_desired(cfg: Config, target_name: str, wheel: Wheel | None) -> Prov
         share_tables={f"{loc.catalog}.{loc.schema}.{t}": s.history for t, s in share.tables.items()} if share else {},
         recipient=target.recipient,
         hub_sharing_identifier=target.hub_sharing_identifier,
+        mask=bool(share and share.mask_personal_data),
+        warehouse_id=target.warehouse_id,
     )
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
+
+from databricks.sdk.service import sharing
 
 from deploy.desired import HubDesired, ProviderDesired
 from deploy.hub_sql import (
@@ -17,6 +19,9 @@ from deploy.hub_sql import (
     view_select,
 )
 from deploy.jobs import TAG_DIGEST, summary
+from deploy.masked_sql import KEY_TABLE, key_table_sql, masked_select
+from deploy.masked_sql import VIEW_PREFIX as MASKED_PREFIX
+from deploy.masked_sql import view_name as masked_view_name
 from deploy.model import Action, Change, history_status, is_ours, is_subset, marker
 from deploy.observe import HubObserved, ProviderObserved
 from stm.errors import UsageError
@@ -153,7 +158,7 @@ def _sharing_actions(d: ProviderDesired, o: ProviderObserved, destroy: bool) -> 
         if o.share is not None:
             change = Change.DELETE if share_ours else Change.SKIP
             out.append(Action("share", d.share, change, "" if share_ours else _NOT_OURS, privilege="share owner"))
-        return out
+        return out + _mask_actions(d, o, destroy=True)
     if not share_ours:
         return [Action("share", d.share, Change.SKIP, _NOT_OURS + "; its tables and grants are not managed")]
     out.append(
@@ -166,27 +171,36 @@ def _sharing_actions(d: ProviderDesired, o: ProviderObserved, destroy: bool) -> 
         )
     )
     current = {obj.name: obj for obj in (o.share.objects if o.share else None) or []}
-    for full, with_history in d.share_tables.items():
+    wanted = _share_objects(d)
+    # removals first: a masked view takes over the name its table was shared as
+    for name, shared_obj in sorted(current.items()):
+        if name not in wanted and is_ours(shared_obj.comment):
+            is_view = shared_obj.data_object_type == sharing.SharedDataObjectDataObjectType.VIEW
+            gone = ShareObject(d.share, None, False, shared_obj.shared_as or "", is_view)
+            out.append(Action("share table", name, Change.DELETE, "no longer declared", gone, create_share))
+    out.extend(_mask_actions(d, o, destroy=False))
+    for full, (table, with_history, is_view) in wanted.items():
         obj = current.get(full)
         history = history_status(with_history)
-        shared_as = "WITH HISTORY" if with_history else "WITHOUT HISTORY"
-        if obj is None and full.rsplit(".", 1)[1] not in o.tables:
+        how = (
+            "as a masked view (personal data as keyed hashes)"
+            if is_view
+            else ("WITH HISTORY" if with_history else "WITHOUT HISTORY")
+        )
+        if obj is None and table not in o.tables:
             # a table must exist before it joins a share: the jobs create it on their first run (the stream job or the
-            # daily job, some only once their source has rows); the next apply after that shares it
-            out.append(Action("share table", full, Change.SKIP, f"{NOT_CREATED_YET} {shared_as}"))
+            # daily job, some only once their source has rows); the next apply after that shares it (and, for a
+            # masked share, makes its masked view first)
+            out.append(Action("share table", full, Change.SKIP, f"{NOT_CREATED_YET} {how}"))
             continue
         if obj is None:
-            change, detail = Change.CREATE, shared_as
-        elif obj.history_data_sharing_status != history:
+            change, detail = Change.CREATE, how
+        elif not is_view and obj.history_data_sharing_status != history:
             change, detail = Change.UPDATE, f"{'enable' if with_history else 'disable'} history sharing"
         else:
-            change, detail = Change.UNCHANGED, shared_as
-        payload = (d.share, marker(target), with_history)
-        out.append(Action("share table", full, change, detail, payload, "SELECT on the table"))
-    for name, obj in sorted(current.items()):
-        if name not in d.share_tables and is_ours(obj.comment):
-            gone: tuple[str, str | None, bool] = (d.share, None, False)
-            out.append(Action("share table", name, Change.DELETE, "no longer declared", gone, create_share))
+            change, detail = Change.UNCHANGED, how
+        shared = ShareObject(d.share, marker(target), with_history, f"{d.location.schema}.{table}", is_view)
+        out.append(Action("share table", full, change, detail, shared, "SELECT on the table"))
     if d.recipient:
         recipient = _recipient_action(d, o)
         out.append(recipient)
@@ -324,3 +338,70 @@ def _view_action(d: HubDesired, o: HubObserved, view: str, select: str | Pending
     sql, comment = create_view_sql(d.target, d.catalog, d.schema, view, select)
     change = Change.CREATE if current is None else (Change.UNCHANGED if current.comment == comment else Change.UPDATE)
     return Action("view", full, change, detail, (d.warehouse_id, sql), privilege)
+
+
+@dataclass(frozen=True)
+class ShareObject:
+    """What the executor adds to, updates in or removes from a share."""
+
+    share: str
+    comment: str | None
+    with_history: bool
+    shared_as: str  # the name the recipient sees: <schema>.<table>
+    is_view: bool = False
+
+
+def _share_objects(d: ProviderDesired) -> dict[str, tuple[str, bool, bool]]:
+    """The share's objects by full name: ``(table, with history, is a masked view)``."""
+    out: dict[str, tuple[str, bool, bool]] = {}
+    for full, with_history in d.share_tables.items():
+        table = full.rsplit(".", 1)[1]
+        if d.mask:
+            # a view is shared without history (ALTER SHARE … ADD VIEW has no WITH HISTORY clause)
+            out[f"{d.location.catalog}.{d.location.schema}.{masked_view_name(table)}"] = (table, False, True)
+        else:
+            out[full] = (table, with_history, False)
+    return out
+
+
+def _mask_actions(d: ProviderDesired, o: ProviderObserved, destroy: bool) -> list[Action]:
+    """The key table and one masked view per existing shared table; views no longer wanted are dropped."""
+    loc, out = d.location, []
+    ns = f"{loc.catalog}.{loc.schema}"
+    privilege = "USE SCHEMA and CREATE TABLE on the schema"
+    wanted: set[str] = set()
+    if d.mask and not destroy:
+        assert d.warehouse_id is not None  # validated: a masking provider names its warehouse
+        if KEY_TABLE in o.tables:
+            out.append(Action("mask key", f"{ns}.{KEY_TABLE}", Change.UNCHANGED, "drawn once; never shown"))
+        else:
+            create, insert = key_table_sql(loc.catalog, loc.schema, marker(d.target))
+            detail = "one random HMAC key, drawn at apply and never shown"
+            out.append(
+                Action(
+                    "mask key", f"{ns}.{KEY_TABLE}", Change.CREATE, detail, (d.warehouse_id, create, insert), privilege
+                )
+            )
+        for full in d.share_tables:
+            table = full.rsplit(".", 1)[1]
+            if table not in o.tables:
+                continue
+            view = masked_view_name(table)
+            wanted.add(view)
+            select = masked_select(loc.catalog, loc.schema, table, o.columns.get(table, []))
+            statement, comment = create_view_sql(d.target, loc.catalog, loc.schema, view, select)
+            current = o.view_comments.get(view, "") if view in o.tables else None
+            if current is not None and not is_ours(current):
+                out.append(Action("masked view", f"{ns}.{view}", Change.SKIP, _NOT_OURS))
+                continue
+            change = Change.CREATE if current is None else (Change.UNCHANGED if current == comment else Change.UPDATE)
+            detail = f"{table} with personal data as keyed hashes"
+            out.append(Action("masked view", f"{ns}.{view}", change, detail, (d.warehouse_id, statement), privilege))
+    for view, view_comment in sorted(o.view_comments.items()):
+        if view.startswith(MASKED_PREFIX) and is_ours(view_comment) and view not in wanted:
+            if d.warehouse_id is None:
+                out.append(Action("masked view", f"{ns}.{view}", Change.SKIP, "set warehouse_id to drop it"))
+                continue
+            drop = (d.warehouse_id, drop_view_sql(loc.catalog, loc.schema, view))
+            out.append(Action("masked view", f"{ns}.{view}", Change.DELETE, "no longer shared", drop, "view owner"))
+    return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import io
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,10 +24,12 @@ from databricks.sdk.errors import (
 )
 from databricks.sdk.service import catalog, sharing, sql
 
+from deploy.diff import ShareObject
 from deploy.hub_sql import Column, PendingView, Source
 from deploy.model import Action, Change, Plan, history_status
 from deploy.wheel import Wheel
 from stm.errors import StmError
+from stm.sharing.personal import hmac_pads
 
 log = logging.getLogger(__name__)
 
@@ -92,19 +95,20 @@ def _upload(w: WorkspaceClient, a: Action) -> str:
 
 
 def _share_table(w: WorkspaceClient, a: Action) -> str:
-    share, comment, with_history = a.payload
-    _, schema, table = _split(a.name)
+    obj: ShareObject = a.payload
     op = {
         Change.CREATE: sharing.SharedDataObjectUpdateAction.ADD,
         Change.UPDATE: sharing.SharedDataObjectUpdateAction.UPDATE,
         Change.DELETE: sharing.SharedDataObjectUpdateAction.REMOVE,
     }[a.change]
-    obj = sharing.SharedDataObject(name=a.name, data_object_type=sharing.SharedDataObjectDataObjectType.TABLE)
+    kind = sharing.SharedDataObjectDataObjectType
+    data = sharing.SharedDataObject(name=a.name, data_object_type=kind.VIEW if obj.is_view else kind.TABLE)
     if a.change != Change.DELETE:
-        obj.history_data_sharing_status = history_status(with_history)
-        obj.shared_as = f"{schema}.{table}"
-        obj.comment = comment
-    w.shares.update(share, updates=[sharing.SharedDataObjectUpdate(action=op, data_object=obj)])
+        if not obj.is_view:
+            data.history_data_sharing_status = history_status(obj.with_history)
+        data.shared_as = obj.shared_as
+        data.comment = obj.comment
+    w.shares.update(obj.share, updates=[sharing.SharedDataObjectUpdate(action=op, data_object=data)])
     return ""
 
 
@@ -135,13 +139,18 @@ def _catalog_from_share(w: WorkspaceClient, a: Action) -> str:
     return ""
 
 
-def run_statement(w: WorkspaceClient, warehouse_id: str, statement: str, sleep: Sleep) -> None:
-    """Run one statement on a warehouse and wait for it (polling, for statements past the 30 s wait)."""
+def run_statement(
+    w: WorkspaceClient, warehouse_id: str, statement: str, sleep: Sleep, params: dict[str, str] | None = None
+) -> None:
+    """Run one statement on a warehouse and wait for it (polling, for statements past the 30 s wait); ``params``
+    bind its named ``:markers`` as strings, apart from the statement's text."""
     resp = w.statement_execution.execute_statement(
         statement,
         warehouse_id,
         wait_timeout="30s",
         on_wait_timeout=sql.ExecuteStatementRequestOnWaitTimeout.CONTINUE,
+        parameters=[sql.StatementParameterListItem(name=k, value=v, type="STRING") for k, v in (params or {}).items()]
+        or None,
     )
     delay = 1.0
     while resp.status is None or resp.status.state not in TERMINAL:
@@ -167,6 +176,15 @@ def _handlers(sleep: Sleep) -> dict[tuple[str, Change], Callable[[WorkspaceClien
         if isinstance(statement, PendingView):
             statement = statement.statement([_columns(w, s, statement.table) for s in statement.sources])
         run_statement(w, warehouse, statement, sleep)
+
+    def mask_key(w: WorkspaceClient, a: Action) -> None:
+        warehouse, create, insert = a.payload
+        ipad, opad = hmac_pads(secrets.token_bytes(32))
+        run_statement(w, warehouse, create, sleep)
+        run_statement(w, warehouse, insert, sleep, {"ipad": ipad.hex(), "opad": opad.hex()})
+
+    def statement(w: WorkspaceClient, a: Action) -> None:
+        run_statement(w, a.payload[0], a.payload[1], sleep)
 
     return {
         ("system schema", Change.CREATE): lambda w, a: w.system_schemas.enable(a.payload, a.name),
@@ -201,6 +219,10 @@ def _handlers(sleep: Sleep) -> dict[tuple[str, Change], Callable[[WorkspaceClien
         ("view", Change.CREATE): view,
         ("view", Change.UPDATE): view,
         ("view", Change.DELETE): view,
+        ("mask key", Change.CREATE): mask_key,
+        ("masked view", Change.CREATE): statement,
+        ("masked view", Change.UPDATE): statement,
+        ("masked view", Change.DELETE): statement,
     }
 
 

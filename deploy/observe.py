@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from databricks.sdk import WorkspaceClient, errors
 from databricks.sdk.errors import NotFound, PermissionDenied
@@ -30,7 +31,10 @@ class ProviderObserved:
     schema: uc.SchemaInfo | None = None
     volume: uc.VolumeInfo | None = None
     checkpoint_volume: uc.VolumeInfo | None = None
-    tables: set[str] = field(default_factory=set)  # names of the tables in our schema
+    tables: set[str] = field(default_factory=set)  # names of the tables and views in our schema
+    # tables: their columns as Spark JSON struct fields; views: their comment (read for masked shares)
+    columns: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    view_comments: dict[str, str | None] = field(default_factory=dict)
     files: set[str] = field(default_factory=set)
     jobs: dict[str, jobs.Job] = field(default_factory=dict)
     share: sharing.ShareInfo | None = None
@@ -113,7 +117,14 @@ def observe_provider(w: WorkspaceClient, desired: ProviderDesired) -> ProviderOb
     if obs.schema is not None:
         obs.volume = _get(w.volumes.read, f"{loc.catalog}.{loc.schema}.{loc.volume}")
         obs.checkpoint_volume = _get(w.volumes.read, f"{loc.catalog}.{loc.schema}.{loc.checkpoint_volume}")
-        obs.tables = {t.name for t in w.tables.list(loc.catalog, loc.schema) if t.name}
+        for t in w.tables.list(loc.catalog, loc.schema):
+            if not t.name:
+                continue
+            obs.tables.add(t.name)
+            if t.table_type == uc.TableType.VIEW:
+                obs.view_comments[t.name] = t.comment
+            elif desired.mask:
+                obs.columns[t.name] = [json.loads(c.type_json) for c in t.columns or [] if c.type_json]
     obs.files = _files(w, loc.root) if obs.volume else set()
     obs.jobs = our_jobs(w, desired.target)
     if desired.share:

@@ -248,9 +248,14 @@ def _validate_provider(cfg: Config, base: str, t: TargetSpec) -> None:
         raise ConfigError(
             base, "set exactly one of 'hub_sharing_identifier' (Databricks-to-Databricks) or 'open_sharing'"
         )
-    for attr in ("warehouse_id", "sources"):
-        if getattr(t, attr):
-            raise ConfigError(f"{base}.{attr}", "only allowed for role 'hub'")
+    if t.sources:
+        raise ConfigError(f"{base}.sources", "only allowed for role 'hub'")
+    masked = t.share is not None and cfg.shares[t.share].mask_personal_data
+    if masked and not t.warehouse_id:
+        raise ConfigError(
+            f"{base}.warehouse_id",
+            f"is required: share {t.share} masks personal data, and the SQL warehouse creates its masked views",
+        )
     trigger = stream_trigger(cfg, t)
     if t.compute == "serverless" and trigger != "availableNow" and any(j.continuous for j in cfg.jobs.values()):
         # https://docs.databricks.com/aws/en/compute/serverless/limitations: serverless streams take only the

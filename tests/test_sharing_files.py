@@ -15,7 +15,8 @@ import requests
 
 from stm.sharing.background import ServerThread
 from stm.sharing.files import FileSigner, lake_key
-from stm.sharing.masking import MASK_PREFIX, Masker
+from stm.sharing.masking import Masker
+from stm.sharing.personal import MASK_PREFIX
 from stm.sharing.recipients import RecipientStore
 from stm.sharing.server import create_app
 from tests.sharing_fixtures import MASKED, SHARE, provider_lake, serve, sharing_config, write

@@ -3,7 +3,7 @@
 Personal data is replaced with a keyed hash before a file leaves the provider. A string value is personal when
 
 - its column or struct field is named as personal: the name contains ``email`` or ``ip_address``, or is one of
-  ``PERSONAL_COLUMNS``, or it sits in a ``user_identity`` struct (``user_identity.email``);
+  ``stm.sharing.personal.PERSONAL_COLUMNS``, or it sits in a ``user_identity`` struct (``user_identity.email``);
 - it is the value of a map entry whose key is named so (``request_params['user_email']``), or an element of an
   array named so;
 - or the value itself is an email or IP address, wherever it is: top level, struct field, map value or array
@@ -11,13 +11,13 @@ Personal data is replaced with a keyed hash before a file leaves the provider. A
 
 Map keys and every other value are left as they are. The key is the lake's own (``DIR/_sharing/mask.key``, 0600),
 so a value masks the same way in every table, column and sync (joins still work) while a recipient cannot reverse
-it by hashing guesses.
+it by hashing guesses. The rule and the hash live in ``stm.sharing.personal``; a Databricks provider applies the
+same rule in the masked views it shares (``deploy.masked_sql``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import os
 import secrets
 from pathlib import Path
@@ -27,35 +27,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from stm.sharing.files import lake_key
+from stm.sharing.personal import PERSONAL_VALUE, is_personal, mask_value
 
-PERSONAL_COLUMNS = frozenset(
-    {
-        "run_as",
-        "executed_by",
-        "requester",
-        "created_by",
-        "owned_by",
-        "user_name",
-        "creator_user_name",
-        "run_as_user_name",
-        "requester_email",
-    }
-)
-MASK_PREFIX = "masked:"
 # part of a masked copy's name: copies made under older rules are not served after the rules change
 MASK_RULES_VERSION = "2"
-# whole values only (RE2 syntax): an email, an IPv4 address, an IPv6 address with at least two groups
-PERSONAL_VALUE = (
-    r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-    r"|^(?:[0-9]{1,3}\.){3}[0-9]{1,3}$"
-    r"|^(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}$"
-    r"|^[0-9A-Fa-f:]*::[0-9A-Fa-f:.]*$"
-)
-
-
-def is_personal(name: str, parent: str = "") -> bool:
-    lowered = name.lower()
-    return "email" in lowered or "ip_address" in lowered or lowered in PERSONAL_COLUMNS or parent == "user_identity"
 
 
 class Masker:
@@ -72,7 +47,7 @@ class Masker:
         return self._key
 
     def mask_value(self, value: str) -> str:
-        return MASK_PREFIX + hmac.new(self.key(), value.encode("utf-8"), hashlib.sha256).hexdigest()[:24]
+        return mask_value(self.key(), value)
 
     def _mask_strings(self, arr: pa.Array, forced: pa.Array | bool) -> pa.Array:
         """``arr`` (strings) with the values that are personal, or ``forced``, replaced by their masks."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
-from databricks.sdk.service.catalog import TableInfo
+from databricks.sdk.service.catalog import ColumnInfo, TableInfo
 
 from deploy.wheel import Wheel, build_wheel
 from stm.config import Config, load_config
@@ -13,6 +15,12 @@ from tests.deploy.fake_workspace import FakeWorkspace
 
 PROVIDER, CATCH_UP_PROVIDER, HUB = "acme_prod_eu", "globex_dev_us", "central_hub"
 # the hub's cross-provider views over all_billing_summary and all_job_runs_summary, named as the local hub's tables
+# the columns every table made by run_jobs has (Spark JSON struct fields, as Unity Catalog's type_json shows them)
+COLUMNS: list[dict[str, Any]] = [
+    {"name": "account_id", "type": "string", "nullable": True, "metadata": {}},
+    {"name": "run_as", "type": "string", "nullable": True, "metadata": {}},
+    {"name": "amount", "type": "decimal(38,18)", "nullable": True, "metadata": {}},
+]
 HUB_DERIVED = {"all_workspaces_billing", "all_workspaces_costs", "cross_account_dashboard"}
 
 
@@ -38,7 +46,9 @@ def run_jobs(cfg: Config, fake: FakeWorkspace, target: str) -> list[str]:
     catalog, schema = t.catalog or cfg.output.catalog, t.schema or cfg.output.schema
     share = cfg.shares[t.share or ""]
     for table in share.tables:
-        fake.tables[f"{catalog}.{schema}.{table}"] = TableInfo(name=table, catalog_name=catalog, schema_name=schema)
+        columns = [ColumnInfo(name=f["name"], type_json=json.dumps(f), position=i) for i, f in enumerate(COLUMNS)]
+        info = TableInfo(name=table, catalog_name=catalog, schema_name=schema, columns=columns)
+        fake.tables[f"{catalog}.{schema}.{table}"] = info
     return [f"{schema}.{table}" for table in share.tables]
 
 

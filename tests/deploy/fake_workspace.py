@@ -7,7 +7,8 @@ what the documented preconditions refuse (each rule cites its documentation wher
 * a system schema Databricks manages (``MANAGED``) cannot be enabled by hand;
 * a catalog needs a managed location when the metastore has no root storage;
 * a table must exist before it is added to a share;
-* a view's sources must exist;
+* a view's sources must exist, and a view is added to a share only once it exists and never WITH HISTORY;
+* a statement's named parameter markers must all be bound;
 * a job's wheel must exist in a created volume, and the checkpoint root its tasks run with must lie in one;
 * serverless tasks refuse ``processingTime`` triggers.
 
@@ -41,7 +42,7 @@ DEFAULT_COLUMNS = [
     catalog.ColumnInfo(name="usage_date", type_text="date", position=1),
     catalog.ColumnInfo(name="amount", type_text="decimal(38,18)", position=2),
 ]
-SOURCE_REF = re.compile(r"FROM `(\w+)`\.`(\w+)`\.`(\w+)`")
+SOURCE_REF = re.compile(r"(?:FROM|JOIN) `(\w+)`\.`(\w+)`\.`(\w+)`")
 
 
 def autospec_workspace() -> Any:
@@ -79,6 +80,7 @@ class FakeWorkspace:
     # table name -> its columns as a provider's share shows them (a table not listed has DEFAULT_COLUMNS)
     shared_columns: dict[str, list[catalog.ColumnInfo]] = field(default_factory=dict)
     statements: list[str] = field(default_factory=list)
+    key_rows: dict[str, int] = field(default_factory=dict)  # rows INSERTed into a table by a statement
     has_metastore: bool = True
     metastore_storage_root: str | None = "s3://metastore-root/m-1"
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(101))
@@ -268,10 +270,21 @@ class FakeWorkspace:
             if up.action == sharing.SharedDataObjectUpdateAction.REMOVE:
                 self._delete(objects, up.data_object.name)
             else:
+                obj = up.data_object
+                if obj.data_object_type == sharing.SharedDataObjectDataObjectType.VIEW:
+                    # https://docs.databricks.com/aws/en/sql/language-manual/sql-ref-syntax-ddl-alter-share: ADD VIEW
+                    # takes a view that exists, and has no WITH HISTORY clause (only tables share their history)
+                    if obj.name not in self.views:
+                        raise NotFound(f"TABLE_OR_VIEW_NOT_FOUND: View '{obj.name}' does not exist.")
+                    if obj.history_data_sharing_status is not None:
+                        raise InvalidParameterValue(f"view {obj.name}: history sharing applies to tables only")
                 # https://docs.databricks.com/aws/en/delta-sharing/create-share: a table added to a share must exist
                 # and the caller must hold SELECT on it
-                if up.data_object.name not in self.tables:
-                    raise NotFound(f"TABLE_DOES_NOT_EXIST: Table '{up.data_object.name}' does not exist.")
+                elif obj.name not in self.tables:
+                    raise NotFound(f"TABLE_DOES_NOT_EXIST: Table '{obj.name}' does not exist.")
+                shared = {o.shared_as for n, o in objects.items() if n != obj.name}
+                if obj.shared_as in shared:
+                    raise BadRequest(f"a share object is already shared as {obj.shared_as}")
                 objects[up.data_object.name] = up.data_object
         share.objects = list(objects.values())
         return share
@@ -323,21 +336,43 @@ class FakeWorkspace:
         full = f"{cat}.{schema}.{name}"
         return full in self.tables or full in self.views or (schema, name) in set(self._shared_tables(cat))
 
-    def _execute(self, statement: str, warehouse_id: str, **_: Any) -> sql.StatementResponse:
+    def _execute(self, statement: str, warehouse_id: str, **kw: Any) -> sql.StatementResponse:
         self.statements.append(statement)
         created = re.match(r"CREATE OR REPLACE VIEW `(\w+)`\.`(\w+)`\.`(\w+)`\nCOMMENT '((?:[^'\\]|\\.)*)'", statement)
         dropped = re.match(r"DROP VIEW IF EXISTS `(\w+)`\.`(\w+)`\.`(\w+)`", statement)
+        table = re.match(
+            r"CREATE TABLE IF NOT EXISTS `(\w+)`\.`(\w+)`\.`(\w+)`.*?\nCOMMENT '((?:[^'\\]|\\.)*)'", statement, re.S
+        )
+        insert = re.match(r"INSERT INTO `(\w+)`\.`(\w+)`\.`(\w+)`", statement)
         # https://docs.databricks.com/aws/en/error-messages/table-or-view-not-found-error-class: every table or view a
-        # CREATE VIEW reads must exist
-        missing = [".".join(ref) for ref in SOURCE_REF.findall(statement) if not self._exists(*ref)] if created else []
-        if missing:
-            error = sql.ServiceError(message=f"[TABLE_OR_VIEW_NOT_FOUND] The table or view {missing[0]} is not found")
+        # statement reads must exist
+        refs = SOURCE_REF.findall(statement) if created or insert else []
+        missing = [".".join(ref) for ref in refs if not self._exists(*ref)]
+        # https://docs.databricks.com/api/workspace/statementexecution/executestatement: a named parameter marker
+        # (:name) needs a parameter of that name
+        bound = {p.name for p in kw.get("parameters") or []}
+        unbound = sorted(set(re.findall(r"(?<![:\w]):([A-Za-z_]\w*)", statement)) - bound) if insert else []
+        if missing or unbound:
+            why = f"The table or view {missing[0]} is not found" if missing else f"unbound parameter :{unbound[0]}"
+            error = sql.ServiceError(
+                message=f"[{'TABLE_OR_VIEW_NOT_FOUND' if missing else 'UNBOUND_SQL_PARAMETER'}] {why}"
+            )
             status = sql.StatementStatus(state=sql.StatementState.FAILED, error=error)
             return sql.StatementResponse(statement_id=f"st-{len(self.statements)}", status=status)
         if created:
             cat, schema, name, comment = created.groups()
-            self.views[f"{cat}.{schema}.{name}"] = catalog.TableInfo(name=name, comment=comment)
+            info = catalog.TableInfo(name=name, comment=comment, table_type=catalog.TableType.VIEW)
+            self.views[f"{cat}.{schema}.{name}"] = info
         elif dropped:
             self.views.pop(".".join(dropped.groups()), None)
-        state = sql.StatementState.SUCCEEDED if created or dropped else sql.StatementState.FAILED
+        elif table:
+            cat, schema, name, comment = table.groups()
+            info = catalog.TableInfo(name=name, comment=comment, table_type=catalog.TableType.MANAGED)
+            self.tables.setdefault(f"{cat}.{schema}.{name}", info)
+        elif insert:
+            full = ".".join(insert.groups())
+            if "WHERE NOT EXISTS" not in statement or not self.key_rows.get(full):
+                self.key_rows[full] = self.key_rows.get(full, 0) + 1
+        ok = created or dropped or table or insert
+        state = sql.StatementState.SUCCEEDED if ok else sql.StatementState.FAILED
         return sql.StatementResponse(statement_id=f"st-{len(self.statements)}", status=sql.StatementStatus(state=state))
