@@ -14,6 +14,10 @@ from stm.specs import TRIGGER_PLACEHOLDER, JobSpec, TargetSpec, catch_up_cron, s
 PACKAGE_NAME = "system-tables-monitor"  # the wheel's distribution name (METADATA Name), looked up by Databricks
 ENTRY_POINT = "stm"
 ENVIRONMENT_KEY = "stm"
+# Serverless environment 4: Python 3.12 and Databricks Connect 17, the Spark 4.0 client API that the local engine
+# (pyspark 4) runs the same code on; environment 2 would give the Spark 3.5 client of Databricks Connect 15.4
+# (https://docs.databricks.com/aws/en/release-notes/serverless/environment-version)
+SERVERLESS_ENVIRONMENT_VERSION = "4"
 CLUSTER_KEY = "stm"
 TAG_OWNER, TAG_TARGET, TAG_JOB, TAG_DIGEST = "managed_by", "stm_target", "stm_job", "stm_digest"
 
@@ -79,7 +83,9 @@ def job_settings(cfg: Config, target_name: str, job_key: str, artifacts: Artifac
         settings.environments = [
             jobs.JobEnvironment(
                 environment_key=ENVIRONMENT_KEY,
-                spec=compute.Environment(environment_version="2", dependencies=[artifacts.wheel]),
+                spec=compute.Environment(
+                    environment_version=SERVERLESS_ENVIRONMENT_VERSION, dependencies=[artifacts.wheel]
+                ),
             )
         ]
     else:

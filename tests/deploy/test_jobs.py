@@ -98,3 +98,14 @@ def test_wheel_task_entry_points_exist_in_the_built_wheel_metadata(cfg: Config, 
                 assert task.python_wheel_task
                 assert task.python_wheel_task.package_name == dist.metadata["Name"]
                 assert scripts[task.python_wheel_task.entry_point] == "stm.cli:entry"
+
+
+def test_jobs_run_on_the_spark_4_client_the_local_engine_runs(cfg: Config):
+    """Serverless environment 4 (Databricks Connect 17, Spark 4.0 API, Python 3.12); the example job clusters run a
+    Spark 4 runtime (Databricks Runtime 17 and later, Scala 2.13)."""
+    serverless = _settings(cfg, PROVIDER)
+    versions = {e.spec.environment_version for s in serverless.values() for e in s.environments or [] if e.spec}
+    assert versions == {"4"}
+    clusters = _settings(cfg, CATCH_UP_PROVIDER)
+    runtimes = {c.new_cluster.spark_version for s in clusters.values() for c in s.job_clusters or [] if c.new_cluster}
+    assert runtimes and all(int(v.split(".")[0]) >= 17 and v.endswith("scala2.13") for v in runtimes if v)
