@@ -74,6 +74,11 @@ class AnalyticsConfig:
     underused_percent: float = 30.0
     target_utilization_percent: float = 60.0
     warehouse_idle_share_percent: float = 25.0
+    # cost anomalies (stm/anomalies.py): a day's robust z-score over its baseline, the smallest excess in USD, and
+    # the spread's floor as a percentage of the expected cost
+    anomaly_score: float = 4.0
+    anomaly_min_usd: float = 5.0
+    anomaly_floor_percent: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -210,6 +215,12 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("analytics.idle_cpu_percent", "allowed: 0 to 100")
     if cfg.analytics.trend_threshold_percent <= 0:
         raise ConfigError("analytics.trend_threshold_percent", "must be a positive number")
+    if not 1 <= cfg.analytics.anomaly_score <= 100:
+        raise ConfigError("analytics.anomaly_score", "allowed: 1 to 100 (a robust z-score)")
+    if cfg.analytics.anomaly_min_usd < 0:
+        raise ConfigError("analytics.anomaly_min_usd", "must be zero or a positive amount in USD")
+    if not 0 < cfg.analytics.anomaly_floor_percent <= 100:
+        raise ConfigError("analytics.anomaly_floor_percent", "allowed: above 0 up to 100")
     if not 1 <= cfg.analytics.lookback_days <= 365:
         raise ConfigError("analytics.lookback_days", "allowed: a whole number of days from 1 to 365")
     for name in ("underused_percent", "warehouse_idle_share_percent"):

@@ -7,7 +7,7 @@ import logging
 import os
 from pathlib import Path
 
-from stm.config import load_config
+from stm.config import Config, load_config
 from stm.engine import require_lake_root
 from stm.errors import ConfigError, UsageError
 
@@ -18,12 +18,15 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
     p = subparsers.add_parser(
         "hub",
         parents=[parent],
-        help="sync the hub: read every provider's share, write consolidated tables",
+        help="sync the hub: read every provider's share, write consolidated tables; find cost anomalies",
         description="sync: read the providers of the config's hub: section through their Delta Sharing profiles "
         "(only tables whose version changed), write <hub.catalog>.<hub.schema>.all_<table>, all_workspaces_billing, "
-        "all_workspaces_costs, cross_account_dashboard and sync_status under --lake-root",
+        "all_workspaces_costs, cross_account_dashboard and sync_status under --lake-root. "
+        "anomalies: judge every day of every (workspace, product) and job cost series against its own baseline "
+        "(same weekday of 4 weeks, else the previous 7 days; robust z-score, analytics.anomaly_* settings) and "
+        "replace <hub.catalog>.<hub.schema>.cost_anomalies (local Spark)",
     )
-    p.add_argument("action", choices=["sync"])
+    p.add_argument("action", choices=["sync", "anomalies"])
     p.add_argument("--retries", type=int, default=2, help="client retries per request before a provider fails")
     p.set_defaults(func=run)
 
@@ -35,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     if args.lake_root is None:
         raise UsageError("--lake-root (or STM_LAKE_ROOT) is required: the hub lake")
+    if args.action == "anomalies":
+        return anomalies(cfg, require_lake_root(args.lake_root, writable=True))
     if not cfg.hub.providers:
         raise ConfigError("hub.providers", "no providers: list them in the hub: section of a --config file")
     if args.retries < 0:
@@ -57,3 +62,17 @@ def run(args: argparse.Namespace) -> int:
     for s in failed:
         print(f"  failed: provider={s.provider} table={s.table}: {s.error}")
     return 1 if failed else 0
+
+
+def anomalies(cfg: Config, root: Path) -> int:
+    """Write ``cost_anomalies`` from the hub's consolidated costs; exit 2 when the hub has none."""
+    from stm.anomalies import COSTS, JOBS, write_anomalies
+    from stm.engine import open_engine
+
+    engine = open_engine(cfg, root, "stm-hub-anomalies")
+    counts = write_anomalies(cfg, engine.store)
+    if counts is None:
+        raise UsageError(f"{root}: no {COSTS} or {JOBS} in {cfg.hub.catalog}.{cfg.hub.schema}: run stm hub sync first")
+    total = sum(counts.values())
+    print(f"cost anomalies: {total} ({', '.join(f'{k} {v}' for k, v in counts.items())})")
+    return 0
