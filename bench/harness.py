@@ -122,7 +122,7 @@ def median(values: Sequence[float]) -> float:
 
 def verdict(ratio: float, goal: float, lower_is_better: bool = True) -> str:
     met = ratio <= goal if lower_is_better else ratio >= goal
-    return f"goal <= {goal:g}: {'met' if met else 'MISSED'}"
+    return f"goal {'<=' if lower_is_better else '>='} {goal:g}: {'met' if met else 'MISSED'}"
 
 
 # -- source appends ---------------------------------------------------------------------------------------------

@@ -1,24 +1,27 @@
 """Daily cost anomalies on the hub: one SQL definition, run by local Spark and deployed as a Databricks hub view.
 
 Two kinds of series, each a day's list cost: per (account, workspace, product) from ``all_workspaces_costs`` and per
-(account, workspace, job) from ``all_cost_by_job``. A day is judged against its own series' history in the 28 days
-before it:
+(account, workspace, job) from ``all_cost_by_job``. A day is judged against its own series' previous 28 days that had
+cost (at least five of them; days without cost have no row):
 
-* baseline: the same weekday of the previous four weeks when at least three of them have cost (weekly seasonality),
-  else the previous seven days when at least five of them have cost; with less history the day is not judged;
-* expected cost: the median of the baseline days; spread: the median absolute deviation (MAD) of the baseline days
-  from it, floored at ``anomaly_floor_percent`` of the expected cost (a flat series still has a scale);
-* score: (actual - expected) / (1.4826 x spread), the MAD's normal-consistent z-score;
-* an anomaly: score >= ``anomaly_score`` and actual - expected >= ``anomaly_min_usd``; severity ``high`` from twice
-  the score threshold, ``medium`` from 1.5 times, else ``low``.
+* expected cost: the median of those days, or, when the series has a weekly pattern (the median of the same weekday
+  in the previous four weeks, at least three of them, is more than twice or less than half the 28-day median), that
+  same-weekday median: a weekend that always costs a fifth of a weekday is judged against weekends;
+* spread: the median absolute deviation (MAD) of the days' log costs, at least ``anomaly_floor_percent``; costs
+  grow and shrink by factors, so spikes are judged on the log scale;
+* score: (ln actual - ln expected) / (1.4826 x spread), the MAD's normal-consistent z-score;
+* an anomaly: score >= ``anomaly_score``, actual >= ``anomaly_min_ratio`` x expected, actual >=
+  ``anomaly_peak_ratio`` x the usual high (the 90th percentile of the 28 days, or the highest of the same weekdays
+  for a weekly series: a series that often bursts must burst beyond its bursts) and actual - expected >=
+  ``anomaly_min_usd``; severity ``high`` from twice the score threshold, ``medium`` from 1.5 times, else ``low``.
 
-Days without cost are absent from a series (no row), so a drop to zero is not judged, and a series that spends for the
-first time has no baseline: the table reports spikes over a known level. Medians and MADs are robust to an earlier
-spike in the baseline: one spike does not hide the next.
+A drop is not judged, nor a series' first days; medians make an earlier spike in the history count for little, so
+one spike does not hide the next. ``bench/bench_anomalies.py`` measures precision and recall on simulated spikes.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -65,58 +68,67 @@ def _series_select(series: Series, cfg: AnalyticsConfig) -> str:
     using = f"({', '.join([*KEYS, series.key])}, usage_date)"
     product = "billing_origin_product" if series.key == "billing_origin_product" else "CAST(NULL AS STRING)"
     job = "job_id" if series.key == "job_id" else "CAST(NULL AS STRING)"
-    score, floor = float(cfg.anomaly_score), float(cfg.anomaly_floor_percent) / 100.0
-    return f"""SELECT '{series.name}' AS series, {", ".join(KEYS)},
-  {product} AS billing_origin_product, {job} AS job_id,
+    score = float(cfg.anomaly_score)
+    floor = math.log(1 + float(cfg.anomaly_floor_percent) / 100.0)
+    n = series.name
+    return f"""SELECT '{n}' AS series, {", ".join(KEYS)}, {product} AS billing_origin_product, {job} AS job_id,
   usage_date, actual_cost_usd, expected_cost_usd, deviation_usd, score,
   CASE WHEN score >= {2 * score} THEN 'high' WHEN score >= {1.5 * score} THEN 'medium' ELSE 'low' END AS severity,
   baseline, baseline_days
 FROM (
   SELECT d.*, m.baseline, m.baseline_days, CAST(m.expected AS DECIMAL(38, 6)) AS expected_cost_usd,
     CAST(d.actual_cost_usd - m.expected AS DECIMAL(38, 6)) AS deviation_usd,
-    (CAST(d.actual_cost_usd AS DOUBLE) - m.expected) / (1.4826 * GREATEST(s.mad, {floor} * m.expected, 1e-9)) AS score
-  FROM {series.name}_daily AS d
-  JOIN {series.name}_median AS m USING {using}
-  JOIN {series.name}_mad AS s USING {using}
+    (ln(CAST(d.actual_cost_usd AS DOUBLE)) - ln(m.expected)) / (1.4826 * GREATEST(s.mad, {floor})) AS score,
+    CAST(d.actual_cost_usd AS DOUBLE) / m.expected AS ratio, CAST(d.actual_cost_usd AS DOUBLE) / m.usual_high AS peak
+  FROM {n}_daily AS d
+  JOIN {n}_expected AS m USING {using}
+  JOIN {n}_mad AS s USING {using}
 ) AS judged
-WHERE score >= {score} AND deviation_usd >= {float(cfg.anomaly_min_usd)}"""
+WHERE score >= {score} AND ratio >= {float(cfg.anomaly_min_ratio)} AND peak >= {float(cfg.anomaly_peak_ratio)}
+  AND deviation_usd >= {float(cfg.anomaly_min_usd)}"""
 
 
 def _series_ctes(series: Series, ref: str) -> str:
-    keys = ", ".join([*KEYS, series.key])
-    on = " AND ".join(f"h.{k} = d.{k}" for k in [*KEYS, series.key])
+    columns = [*KEYS, series.key]
+    keys = ", ".join(columns)
+    on = " AND ".join(f"h.{k} = d.{k}" for k in columns)
     using = f"({keys}, usage_date)"
     n = series.name
     return f"""{n}_daily AS (
   SELECT {keys}, usage_date, SUM(total_cost_usd) AS actual_cost_usd
   FROM {ref}
-  WHERE total_cost_usd IS NOT NULL AND {" IS NOT NULL AND ".join([*KEYS, series.key])} IS NOT NULL
+  WHERE {" IS NOT NULL AND ".join(columns)} IS NOT NULL
   GROUP BY {keys}, usage_date
+  HAVING SUM(total_cost_usd) > 0
 ),
 {n}_history AS (
-  SELECT d.{", d.".join([*KEYS, series.key])}, d.usage_date, CAST(h.actual_cost_usd AS DOUBLE) AS past,
-    datediff(d.usage_date, h.usage_date) AS lag_days
+  SELECT d.{", d.".join(columns)}, d.usage_date, CAST(h.actual_cost_usd AS DOUBLE) AS past,
+    datediff(d.usage_date, h.usage_date) % 7 = 0 AS same_weekday
   FROM {n}_daily AS d JOIN {n}_daily AS h
     ON {on} AND h.usage_date BETWEEN date_sub(d.usage_date, 28) AND date_sub(d.usage_date, 1)
 ),
-{n}_counts AS (
-  SELECT {keys}, usage_date, count_if(lag_days % 7 = 0) AS weekly_n, count_if(lag_days <= 7) AS recent_n
+{n}_levels AS (
+  SELECT {keys}, usage_date, CAST(count(*) AS INT) AS days, count_if(same_weekday) AS weekdays,
+    percentile(past, 0.5) AS median_all, percentile(CASE WHEN same_weekday THEN past END, 0.5) AS median_weekday,
+    percentile(ln(past), 0.5) AS median_log, percentile(past, 0.9) AS high_all,
+    max(CASE WHEN same_weekday THEN past END) AS high_weekday
   FROM {n}_history GROUP BY {keys}, usage_date
+  HAVING count(*) >= 5
 ),
-{n}_baseline AS (
-  SELECT h.*, CASE WHEN c.weekly_n >= 3 THEN 'same weekday, 4 weeks' ELSE 'previous 7 days' END AS baseline
-  FROM {n}_history AS h JOIN {n}_counts AS c USING {using}
-  WHERE (c.weekly_n >= 3 AND h.lag_days % 7 = 0) OR (c.weekly_n < 3 AND c.recent_n >= 5 AND h.lag_days <= 7)
-),
-{n}_median AS (
-  SELECT {keys}, usage_date, first(baseline) AS baseline, CAST(count(*) AS INT) AS baseline_days,
-    percentile(past, 0.5) AS expected
-  FROM {n}_baseline GROUP BY {keys}, usage_date
+{n}_expected AS (
+  SELECT {keys}, usage_date, days AS baseline_days,
+    CASE WHEN weekly THEN 'same weekday, 4 weeks' ELSE 'previous 28 days' END AS baseline,
+    CASE WHEN weekly THEN median_weekday ELSE median_all END AS expected,
+    CASE WHEN weekly THEN high_weekday ELSE high_all END AS usual_high
+  FROM (
+    SELECT *, weekdays >= 3 AND (median_weekday > 2 * median_all OR median_weekday < median_all / 2) AS weekly
+    FROM {n}_levels
+  ) AS levels
 ),
 {n}_mad AS (
-  SELECT b.{", b.".join([*KEYS, series.key])}, b.usage_date, percentile(abs(b.past - m.expected), 0.5) AS mad
-  FROM {n}_baseline AS b JOIN {n}_median AS m USING {using}
-  GROUP BY b.{", b.".join([*KEYS, series.key])}, b.usage_date
+  SELECT {", ".join(f"h.{k}" for k in columns)}, h.usage_date, percentile(abs(ln(h.past) - l.median_log), 0.5) AS mad
+  FROM {n}_history AS h JOIN {n}_levels AS l USING {using}
+  GROUP BY {", ".join(f"h.{k}" for k in columns)}, h.usage_date
 )"""
 
 

@@ -74,11 +74,13 @@ class AnalyticsConfig:
     underused_percent: float = 30.0
     target_utilization_percent: float = 60.0
     warehouse_idle_share_percent: float = 25.0
-    # cost anomalies (stm/anomalies.py): a day's robust z-score over its baseline, the smallest excess in USD, and
-    # the spread's floor as a percentage of the expected cost
-    anomaly_score: float = 4.0
+    # cost anomalies (stm/anomalies.py): a day's robust z-score over its baseline, the least multiple and excess in
+    # USD of its expected cost, and the spread's floor (a percentage change)
+    anomaly_score: float = 3.5
+    anomaly_min_ratio: float = 2.5
+    anomaly_peak_ratio: float = 2.0
     anomaly_min_usd: float = 5.0
-    anomaly_floor_percent: float = 10.0
+    anomaly_floor_percent: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -217,6 +219,10 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("analytics.trend_threshold_percent", "must be a positive number")
     if not 1 <= cfg.analytics.anomaly_score <= 100:
         raise ConfigError("analytics.anomaly_score", "allowed: 1 to 100 (a robust z-score)")
+    if not 1 <= cfg.analytics.anomaly_min_ratio <= 1000:
+        raise ConfigError("analytics.anomaly_min_ratio", "allowed: 1 to 1000 (a multiple of the expected cost)")
+    if not 1 <= cfg.analytics.anomaly_peak_ratio <= 1000:
+        raise ConfigError("analytics.anomaly_peak_ratio", "allowed: 1 to 1000 (a multiple of the usual high)")
     if cfg.analytics.anomaly_min_usd < 0:
         raise ConfigError("analytics.anomaly_min_usd", "must be zero or a positive amount in USD")
     if not 0 < cfg.analytics.anomaly_floor_percent <= 100:

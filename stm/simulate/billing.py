@@ -4,6 +4,7 @@ deliveries that land in later commits (§1.1)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,8 @@ from stm.simulate.world import TAG_SETS, Entity, World
 
 USAGE_STREAM = 30
 CORRECTIONS_STREAM = 31
+ANOMALY_STREAM = 34
+EPOCH = dt.date(1970, 1, 1)
 PREDICTIVE_OPTIMIZATION_SP = "c8a5f3a2-0b7e-4b8e-9c1d-5e0f7a6b2d41"
 # share of a workspace's daily rows per product; products with nothing to attribute to that day get none
 PRODUCT_WEIGHTS: dict[str, float] = {
@@ -246,3 +249,55 @@ def redeliveries(table: pa.Table, seed: int, day_no: int, stream: int, rate: flo
     rng = rng_for(seed, stream, day_no)
     k = max(1, int(table.num_rows * rate))
     return table.take(pa.array(np.sort(rng.choice(table.num_rows, size=k, replace=False))))
+
+
+ANOMALY_RATE = 0.25  # chance, per account and day, of one injected cost spike
+ANOMALY_MIN_ROWS = 15  # a spike lands on a (workspace, product) with at least this many records that day
+ANOMALY_FACTORS = (3.0, 6.0)  # the spiked series' quantities are multiplied by a factor drawn in this range
+
+
+def spikes(world: World, day: UsageDay, day_us: int) -> tuple[UsageDay, list[dict[str, Any]]]:
+    """``day`` with injected cost spikes, and their ground truth.
+
+    Per account, with probability ``ANOMALY_RATE``, one (workspace, product) of the day with enough records has
+    every record's quantity multiplied by a factor; its corrections follow the spiked quantities."""
+    rng = rng_for(world.seed, ANOMALY_STREAM, day_us // US_PER_DAY)
+    t = day.table
+    if not len(t):
+        return day, []
+    keys = ["account_id", "workspace_id", "billing_origin_product"]
+    counts = t.select(keys).group_by(keys, use_threads=False).aggregate([("account_id", "count")]).to_pylist()
+    factor = np.ones(len(t))
+    truth: list[dict[str, Any]] = []
+    for account in sorted({c["account_id"] for c in counts}):
+        if rng.random() >= ANOMALY_RATE:
+            continue
+        eligible = sorted(
+            (c["workspace_id"], c["billing_origin_product"])
+            for c in counts
+            if c["account_id"] == account and c["account_id_count"] >= ANOMALY_MIN_ROWS
+        )
+        if not eligible:
+            continue
+        workspace, product = eligible[int(rng.integers(len(eligible)))]
+        f = float(rng.uniform(*ANOMALY_FACTORS))
+        hit = pc.and_(
+            pc.and_(pc.equal(t["account_id"], account), pc.equal(t["workspace_id"], workspace)),
+            pc.equal(t["billing_origin_product"], product),
+        )
+        factor[np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)] = f
+        truth.append(
+            {
+                "account_id": account,
+                "workspace_id": workspace,
+                "billing_origin_product": product,
+                "usage_date": (EPOCH + dt.timedelta(days=day_us // US_PER_DAY)).isoformat(),
+                "factor": round(f, 3),
+            }
+        )
+    if not truth:
+        return day, []
+    micro = np.maximum(np.round(day.micro * factor), 1).astype(np.int64)
+    column = t.schema.get_field_index("usage_quantity")
+    table = t.set_column(column, t.schema.field(column), decimals(micro))
+    return UsageDay(table, micro), truth

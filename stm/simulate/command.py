@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
 
 from stm.cli import iso_date
@@ -36,12 +37,19 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
         "--audit-events-per-day", type=int, default=None, help="audit events per workspace and day (default 150)"
     )
     p.add_argument("--days-per-commit", type=int, default=None, help="days per group of commits (default days/10)")
+    p.add_argument(
+        "--anomalies",
+        action="store_true",
+        help="inject cost spikes (from the 8th day on; about one per account every four days) and list them, the "
+        "ground truth of cost anomalies, in system/_simulation.json",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Simulate and print the rows written per table."""
     from stm.config import load_config
+    from stm.simulate.lake import STATE_FILE
     from stm.simulate.simulator import simulate
     from stm.spark import local_session
 
@@ -61,9 +69,13 @@ def run(args: argparse.Namespace) -> int:
         audit_events_per_day=args.audit_events_per_day,
         days_per_commit=args.days_per_commit,
         session=lambda: local_session(cfg, "stm-simulate"),
+        anomalies=args.anomalies,
     )
     width = max(len(t) for t in rows)
     print(f"simulated system catalog at {lake_root / 'system'}")
     for table, count in rows.items():
         print(f"  system.{table:<{width}}  {count:>10,} rows")
+    if args.anomalies:
+        state = json.loads((lake_root / "system" / STATE_FILE).read_text(encoding="utf-8"))
+        print(f"  injected cost spikes so far: {len(state['anomalies'])} (listed in system/{STATE_FILE})")
     return 0

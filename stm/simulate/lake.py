@@ -55,6 +55,8 @@ class SimulationState:
     end_date: str  # the day after the last simulated day (ISO date)
     volume: dict[str, int]
     runs: list[dict[str, Any]] = field(default_factory=list)
+    # injected cost spikes (account, workspace, product, date, factor): the ground truth of cost anomalies
+    anomalies: list[dict[str, Any]] = field(default_factory=list)
     format: int = STATE_FORMAT
 
 

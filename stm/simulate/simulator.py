@@ -14,6 +14,7 @@ import logging
 import math
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -30,6 +31,7 @@ DEFAULT_END_DATE = dt.date(2026, 11, 1)
 EPOCH = dt.date(1970, 1, 1)
 AUDIT_DUPLICATES_STREAM = 42
 BILLING_DUPLICATES_STREAM = 32
+ANOMALY_WARMUP_DAYS = 7  # days of history before the first injected spike
 LIMITS: dict[str, tuple[int, int]] = {
     "accounts": (1, 50),
     "workspaces": (1, 50),
@@ -70,6 +72,8 @@ class _Pending:
     billing: list[pa.Table] = field(default_factory=list)
     audit: list[pa.Table] = field(default_factory=list)
     late_runs: pa.Table | None = None
+    spikes_from: dt.date | None = None  # the first day that may carry an injected cost spike
+    truth: list[dict[str, Any]] = field(default_factory=list)
 
 
 def simulate(
@@ -85,13 +89,16 @@ def simulate(
     audit_events_per_day: int | None = None,
     days_per_commit: int | None = None,
     session: SessionFactory | None = None,
+    anomalies: bool = False,
 ) -> dict[str, int]:
     """Write ``days`` days of system tables under ``lake_root/system``; returns the rows appended per table.
 
     Without ``append`` the lake's ``system`` directory must be empty; with it, the shape and seed come from the
     state file (passing different ones is an error) and the days follow the last simulated one. ``session`` gives
     the Spark session for the deletion-vector commit, called once per run when that commit is written (default: a
-    local session on the packaged configuration, or the one already running in this process).
+    local session on the packaged configuration, or the one already running in this process). ``anomalies``: inject
+    cost spikes from the ``ANOMALY_WARMUP_DAYS``-th day of the lake on (a baseline exists by then), recorded in the
+    state file's ``anomalies`` as the ground truth.
     """
     _check("days", days)
     lake = Lake(lake_root, session)
@@ -137,6 +144,8 @@ def simulate(
     day_list = [first + dt.timedelta(days=d) for d in range(days)]
     chunks = [day_list[i : i + per_commit] for i in range(0, days, per_commit)]
     pending = _Pending()
+    if anomalies:
+        pending.spikes_from = dt.date.fromisoformat(state.origin_date) + dt.timedelta(days=ANOMALY_WARMUP_DAYS)
     change_day = day_list[days // 2]
     for number, chunk in enumerate(chunks):
         log.info("commit group %d/%d: %s .. %s", number + 1, len(chunks), chunk[0], chunk[-1])
@@ -145,6 +154,7 @@ def simulate(
             _price_change(lake, world, run_number, _day_us(change_day))
             _workspace_update(lake, world, run_number)
     _flush(lake, pending)
+    state.anomalies += pending.truth
     for table in ("billing.usage", "access.audit"):
         lake.optimize(table)
     retention_day = dt.date.fromisoformat(state.origin_date) + dt.timedelta(days=run_number)
@@ -182,6 +192,9 @@ def _write_days(lake: Lake, world: World, chunk: list[dt.date], volume: Volume, 
         day_no = day_us // US_PER_DAY
         runs = lakeflow.job_runs(world, day_us)
         usage = billing.usage_day(world, day_us, runs, volume.billing_rows_per_day)
+        if pending.spikes_from is not None and day >= pending.spikes_from:
+            usage, truth = billing.spikes(world, usage, day_us)
+            pending.truth += truth
         audit = access.audit_day(world, day_us, volume.audit_events_per_day)
         ml = mlflow.mlflow_day(world, day_us)
         parts["billing.usage"].append(usage.table)
