@@ -56,7 +56,7 @@ def run(root: Path, args: argparse.Namespace, memory: PeakMemory) -> None:
     store.replace(f"{hub}.{COSTS}", costs)
     jobs = store.read(cfg.output_name("cost_by_job")).selectExpr("account_id AS source_account", "*")
     store.replace(f"{hub}.{JOBS}", jobs)
-    seconds, counts = timed("stm.anomalies over the hub's costs", lambda: write_anomalies(cfg, store))
+    _, counts = timed("stm.anomalies over the hub's costs", lambda: write_anomalies(cfg, store))
     assert counts is not None
     found = [r.asDict() for r in store.read(f"{hub}.{TABLE}").collect()]
 
@@ -73,7 +73,8 @@ def run(root: Path, args: argparse.Namespace, memory: PeakMemory) -> None:
         print(f"  missed: {k} factor {injected[k]['factor']}")
     for k in sorted(set(detected) - hits)[:10]:
         r = detected[k]
-        print(f"  false alarm: {k} actual {r['actual_cost_usd']} expected {r['expected_cost_usd']} score {r['score']:.1f}")
+        figures = f"actual {r['actual_cost_usd']} expected {r['expected_cost_usd']} score {r['score']:.1f}"
+        print(f"  false alarm: {k} {figures}")
     spiked_days = {(t["account_id"], t["workspace_id"], t["usage_date"]) for t in truth}
     jobs_found = [r for r in found if r["series"] == "job"]
     on_spikes = [r for r in jobs_found if (r["account_id"], r["workspace_id"], str(r["usage_date"])) in spiked_days]
