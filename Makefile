@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_cost.py
 	$(PY) bench/bench_soak.py
 	$(PY) bench/bench_catchup.py
+	$(PY) bench/bench_anomalies.py
 
 clean:
 	rm -rf $(VENV) .lake build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

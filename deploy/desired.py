@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import yaml
 from databricks.sdk.service import jobs
@@ -10,7 +10,7 @@ from databricks.sdk.service import jobs
 from deploy.jobs import Artifacts, all_job_settings
 from deploy.model import digest
 from deploy.wheel import Wheel
-from stm.config import Config
+from stm.config import AnalyticsConfig, Config
 from stm.specs import SharedTableSpec, TargetSpec
 
 
@@ -68,6 +68,7 @@ class HubDesired:
     warehouse_id: str
     sources: list[HubSource]
     views: dict[str, SharedTableSpec]
+    analytics: AnalyticsConfig = field(default_factory=AnalyticsConfig)
 
 
 def location(cfg: Config, target: TargetSpec) -> Location:
@@ -137,4 +138,6 @@ def hub_desired(cfg: Config, target_name: str) -> HubDesired:
             )
         )
     assert target.warehouse_id is not None  # validated for hubs
-    return HubDesired(target_name, loc.catalog, loc.schema, loc.storage_root, target.warehouse_id, sources, views)
+    return HubDesired(
+        target_name, loc.catalog, loc.schema, loc.storage_root, target.warehouse_id, sources, views, cfg.analytics
+    )

@@ -24,6 +24,7 @@ from deploy.masked_sql import VIEW_PREFIX as MASKED_PREFIX
 from deploy.masked_sql import view_name as masked_view_name
 from deploy.model import Action, Change, history_status, is_ours, is_subset, marker
 from deploy.observe import HubObserved, ProviderObserved
+from stm.anomalies import TABLE as ANOMALIES
 from stm.errors import UsageError
 from stm.specs import STORAGE_URL_FORM
 
@@ -308,9 +309,14 @@ def hub_actions(d: HubDesired, o: HubObserved, destroy: bool = False, purge: boo
         else:
             select = view_select(table, spec, [Provided(s, c) for s, c in sources if c is not None])
             out.append(_view_action(d, o, view, select, detail))
-    for view, select in derived_selects(d.catalog, d.schema, views).items():
+    for view, select in derived_selects(d.catalog, d.schema, views, d.analytics).items():
         views.add(view)
-        out.append(_view_action(d, o, view, select, "over the consolidated billing and job runs"))
+        what = (
+            "daily cost anomalies (stm.anomalies)"
+            if view == ANOMALIES
+            else "over the consolidated billing and job runs"
+        )
+        out.append(_view_action(d, o, view, select, what))
     for name, info in sorted(o.views.items()):
         if is_ours(info.comment) and (destroy or name not in views):
             sql = drop_view_sql(d.catalog, d.schema, name)

@@ -1,7 +1,8 @@
 """SQL for the hub's consolidated views (pure: text in, text out; every identifier validated and quoted).
 
 The Databricks hub publishes what the local hub writes (DESIGN.md "One hub contract"): ``all_<table>`` for every
-shared table, then ``all_workspaces_billing``, ``all_workspaces_costs`` and ``cross_account_dashboard`` over them.
+shared table, then ``all_workspaces_billing``, ``all_workspaces_costs`` and ``cross_account_dashboard`` over them, and
+``cost_anomalies`` (``stm.anomalies``, the SQL ``stm hub anomalies`` runs locally).
 Columns are listed by name, never by position: the view's columns are every provider's columns in first-seen order
 (providers in the hub's order), and a provider lacking one contributes NULL, as ``stm.sharing.hub_tables`` does.
 """
@@ -12,6 +13,8 @@ import re
 from dataclasses import dataclass
 
 from deploy.model import digest, marker
+from stm import anomalies
+from stm.config import AnalyticsConfig
 from stm.errors import InvalidIdentifier
 from stm.names import quote
 from stm.specs import SharedTableSpec
@@ -197,18 +200,23 @@ def dashboard_select(billing: str, runs: str | None) -> str:
     )
 
 
-def derived_selects(catalog: str, schema: str, views: set[str]) -> dict[str, str]:
-    """The cross-provider views over ``all_billing_summary`` (and ``all_job_runs_summary``), when the hub has it."""
-    if view_name(BILLING) not in views:
-        return {}
+def derived_selects(catalog: str, schema: str, views: set[str], analytics: AnalyticsConfig) -> dict[str, str]:
+    """The cross-provider views over ``all_billing_summary`` (and ``all_job_runs_summary``), when the hub has it,
+    then ``cost_anomalies`` over ``all_workspaces_costs`` and ``all_cost_by_job`` (``stm.anomalies``)."""
     ns = f"{quote(catalog)}.{quote(schema)}"
-    billing = f"{ns}.{quote(view_name(BILLING))}"
-    runs = f"{ns}.{quote(view_name(RUNS))}" if view_name(RUNS) in views else None
-    return {
-        WORKSPACES_BILLING: f"SELECT * FROM {billing}",
-        WORKSPACES_COSTS: workspaces_costs_select(billing),
-        DASHBOARD: dashboard_select(billing, runs),
-    }
+    out: dict[str, str] = {}
+    if view_name(BILLING) in views:
+        billing = f"{ns}.{quote(view_name(BILLING))}"
+        runs = f"{ns}.{quote(view_name(RUNS))}" if view_name(RUNS) in views else None
+        out = {
+            WORKSPACES_BILLING: f"SELECT * FROM {billing}",
+            WORKSPACES_COSTS: workspaces_costs_select(billing),
+            DASHBOARD: dashboard_select(billing, runs),
+        }
+    judged = {t for t in (anomalies.COSTS, anomalies.JOBS) if t in views or t in out}
+    if judged:
+        out[anomalies.TABLE] = anomalies.anomalies_select(lambda t: f"{ns}.{quote(t)}", analytics, judged)
+    return out
 
 
 def create_view_sql(target: str, catalog: str, schema: str, view: str, select: str) -> tuple[str, str]:

@@ -2,7 +2,8 @@
 
 Three simulated accounts, one of them collected in two regions, so four provider lakes. Each provider runs every
 streaming app and batch job, serves its curated tables over Delta Sharing from a loopback endpoint, and the hub
-syncs them into consolidated tables and writes the dashboard.
+syncs them into consolidated tables, finds the cost spikes the simulator injected (cost anomalies) and writes the
+dashboard.
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
         parents=[parent],
         help="everything on one machine: 3 accounts, 4 provider workspaces, Delta Sharing, the hub, the report",
         description="Simulate three accounts (one collected in two regions), run every provider's streaming apps "
-        "and batch jobs, serve their shares on loopback endpoints, sync the hub and write the dashboard. The lake "
+        "and batch jobs, serve their shares on loopback endpoints, sync the hub, find cost anomalies (the simulation "
+        "injects cost spikes from its 8th day) and write the dashboard. The lake "
         "root holds providers/<name>, hub/ and report.html; running again rebuilds it.",
     )
     p.add_argument("--days", type=int, default=10, help="days to simulate (default 10)")
@@ -93,11 +95,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--days {args.days}: allowed 1 to 60")
     cfg = load_config(args.config)
     root = require_lake_root(args.lake_root)
-    progress = Progress(6 + len(PROVIDERS))
+    progress = Progress(7 + len(PROVIDERS))
     _prepare(root)
     source = root / "simulated"
     progress.step(f"simulating 3 accounts x 2 workspaces x {args.days} days")
-    simulate(source, accounts=3, workspaces=2, days=args.days, seed=args.seed, billing_rows_per_day=120)
+    simulate(source, accounts=3, workspaces=2, days=args.days, seed=args.seed, billing_rows_per_day=120, anomalies=True)
     workspaces = simulated_workspaces(source)
     accounts = sorted({(w.account_id, w.company) for w in workspaces}, key=lambda a: a[1])
     for p in PROVIDERS:
@@ -126,6 +128,15 @@ def run(args: argparse.Namespace) -> int:
     finally:
         for server in servers.values():
             server.stop()
+    progress.step("hub: cost anomalies over the consolidated costs")
+    from stm.anomalies import write_anomalies
+    from stm.store.local import LocalTableStore
+
+    found = write_anomalies(hub_cfg, LocalTableStore(engine.spark, root / "hub"))
+    if found is None:
+        print("hub: cost anomalies not judged: no consolidated costs")
+    else:
+        print(f"hub: {sum(found.values())} cost anomalies ({', '.join(f'{k} {v}' for k, v in found.items())})")
     progress.step("writing the dashboard")
     from stm.report.command import write_report
 

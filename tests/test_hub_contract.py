@@ -17,8 +17,10 @@ import pyarrow as pa
 import pytest
 
 from deploy.hub_sql import Column, Provided, Source, derived_selects, view_name, view_select
+from stm.anomalies import write_anomalies
 from stm.config import Config
 from stm.sharing.hub_tables import ProviderData, consolidate, cross_account_dashboard, workspaces_costs
+from stm.store.local import LocalTableStore
 
 D1, D2 = dt.date(2026, 11, 1), dt.date(2026, 11, 2)
 MONEY = pa.decimal128(38, 18)
@@ -125,9 +127,10 @@ def databricks_hub(spark: Any, cfg: Config, tmp_path_factory: pytest.TempPathFac
         ]
         spark.sql(f"CREATE VIEW {hub}.{view_name(table)} AS {view_select(table, specs[table], provided)}")
     views = {view_name(t) for t in TABLES}
-    for view, select in derived_selects("spark_catalog", hub, views).items():
+    derived = derived_selects("spark_catalog", hub, views, cfg.analytics)
+    for view, select in derived.items():
         spark.sql(f"CREATE VIEW {hub}.{view} AS {select}")
-    for view in [*views, *derived_selects("spark_catalog", hub, views)]:
+    for view in [*views, *derived]:
         df = spark.table(f"{hub}.{view}")
         out[view] = (df.columns, _rows(tuple(r) for r in df.collect()))
     for schema in [hub, *(s.schema for s in sources.values())]:
@@ -135,8 +138,9 @@ def databricks_hub(spark: Any, cfg: Config, tmp_path_factory: pytest.TempPathFac
     return out
 
 
-def local_hub(cfg: Config) -> dict[str, pa.Table]:
-    """What the local hub writes for the same providers (stm.sharing.hub's consolidate step)."""
+def local_hub(cfg: Config, anomalies: Any = None) -> dict[str, Any]:
+    """What the local hub writes for the same providers (stm.sharing.hub's consolidate step, then
+    ``stm hub anomalies``'s table when ``anomalies`` gives it)."""
     specs = cfg.shares["stm_monitoring"].tables
     out = {
         view_name(table): consolidate(specs[table], [ProviderData(p, a, w, data[p]) for p, a, w in PROVIDERS])
@@ -146,11 +150,23 @@ def local_hub(cfg: Config) -> dict[str, pa.Table]:
     out["all_workspaces_billing"] = billing
     out["all_workspaces_costs"] = workspaces_costs(billing)
     out["cross_account_dashboard"] = cross_account_dashboard(billing, out["all_job_runs_summary"])
+    if anomalies is not None:
+        out["cost_anomalies"] = anomalies
     return out
 
 
-def test_both_hubs_publish_the_same_tables(databricks_hub: dict[str, Any], cfg: Config):
-    assert sorted(databricks_hub) == sorted(local_hub(cfg))
+@pytest.fixture(scope="module")
+def local_anomalies(spark: Any, cfg: Config, tmp_path_factory: pytest.TempPathFactory) -> pa.Table:
+    """``stm hub anomalies`` over the local hub's consolidated costs (written as the hub sync writes them)."""
+    store = LocalTableStore(spark, tmp_path_factory.mktemp("local_hub"))
+    costs = local_hub(cfg)["all_workspaces_costs"]
+    store.replace(f"{cfg.hub.catalog}.{cfg.hub.schema}.all_workspaces_costs", spark.createDataFrame(costs.to_pandas()))
+    assert write_anomalies(cfg, store) is not None
+    return store.read(f"{cfg.hub.catalog}.{cfg.hub.schema}.cost_anomalies").toArrow()
+
+
+def test_both_hubs_publish_the_same_tables(databricks_hub: dict[str, Any], cfg: Config, local_anomalies: pa.Table):
+    assert sorted(databricks_hub) == sorted(local_hub(cfg, local_anomalies))
 
 
 @pytest.mark.parametrize(
@@ -162,10 +178,13 @@ def test_both_hubs_publish_the_same_tables(databricks_hub: dict[str, Any], cfg: 
         "all_workspaces_billing",
         "all_workspaces_costs",
         "cross_account_dashboard",
+        "cost_anomalies",
     ],
 )
-def test_both_hubs_hold_the_same_columns_and_rows(databricks_hub: dict[str, Any], cfg: Config, view: str):
-    local = local_hub(cfg)[view]
+def test_both_hubs_hold_the_same_columns_and_rows(
+    databricks_hub: dict[str, Any], cfg: Config, local_anomalies: pa.Table, view: str
+):
+    local = local_hub(cfg, local_anomalies)[view]
     columns, rows = databricks_hub[view]
 
     assert columns == local.column_names

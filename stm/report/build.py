@@ -20,7 +20,14 @@ from stm.report.sections_cost import (
     untagged_share,
     warehouse_queries,
 )
-from stm.report.sections_ops import aiml_spend, flagged_trends, freshness, job_failures, trend_flags
+from stm.report.sections_ops import (
+    aiml_spend,
+    cost_anomalies,
+    flagged_trends,
+    freshness,
+    job_failures,
+    trend_flags,
+)
 
 
 def build_report(data: ReportData, *, days: int = DEFAULT_DAYS, top: int = DEFAULT_TOP) -> Report:
@@ -40,6 +47,7 @@ def build_report(data: ReportData, *, days: int = DEFAULT_DAYS, top: int = DEFAU
         aiml_spend(data, window, labels),
         job_failures(data, window, labels, top),
         trend_flags(data, window, labels),
+        cost_anomalies(data, window, labels),
         freshness(data, labels),
     ]
     source = f"{'hub' if data.mode == 'hub' else 'provider lake'} {data.schema}"

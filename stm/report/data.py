@@ -39,6 +39,8 @@ REPORT_TABLES = (
     "workspace_info",
     "jobs_current",
 )
+# Tables only the hub has, under their own names (``stm hub anomalies`` writes them)
+HUB_ONLY_TABLES = ("cost_anomalies",)
 # Columns read when present (others, such as nested job settings, stay on disk).
 WANTED_COLUMNS = {
     "workspace_info": ("account_id", "workspace_id", "workspace_name"),
@@ -71,6 +73,15 @@ def load_report_data(
             data.missing[name] = f"{data.qualified(name)} {problem}"
             continue
         data.frames[name] = frame if data.mode == "hub" else with_source_columns(frame)
+    for name in HUB_ONLY_TABLES:
+        if data.mode != "hub":
+            data.missing[name] = f"{name}: found on the hub only (stm hub anomalies)"
+            continue
+        frame, problem = read_table(hub / name, None)
+        if frame is None:
+            data.missing[name] = f"{'.'.join(hub_schema)}.{name} {problem} (stm hub anomalies writes it)"
+        else:
+            data.frames[name] = frame
     if data.mode == "hub":
         data.sync, problem = read_table(hub / SYNC_STATUS, None)
         if data.sync is None:

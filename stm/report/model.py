@@ -31,7 +31,8 @@ class ReportData:
     generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
     def qualified(self, name: str) -> str:
-        table = name if name == SYNC_STATUS or self.mode == "provider" else HUB_PREFIX + name
+        own_name = name in (SYNC_STATUS, "cost_anomalies") or self.mode == "provider"
+        table = name if own_name else HUB_PREFIX + name
         return f"{self.schema}.{table}"
 
 

@@ -358,3 +358,52 @@ def _sync_tables(data: ReportData, section: Section) -> list[Table]:
             collapsed=True,
         ),
     ]
+
+
+ANOMALY_COLUMNS = ("series", "usage_date", "actual_cost_usd", "expected_cost_usd", "deviation_usd", "severity")
+MAX_ANOMALY_ROWS = 12
+_SEVERITY_TONE = {"high": "bad", "medium": "warn", "low": "neutral"}
+
+
+def cost_anomalies(data: ReportData, window: Window, labels: Labels) -> Section:
+    section = Section(
+        "anomalies",
+        "Cost anomalies",
+        "Days whose cost of a workspace's product or of a job jumped far above its own usual level "
+        "(median of the 28 days before, or of the same weekday for a weekly series), newest first.",
+    )
+    frame, problem = need(data, "cost_anomalies", ANOMALY_COLUMNS)
+    if frame is None:
+        section.missing.append(problem)
+        return section
+    frame = numbers(window.select(frame, "usage_date"), "actual_cost_usd", "expected_cost_usd", "deviation_usd")
+    frame = frame.sort_values(["usage_date", "deviation_usd"], ascending=[False, False])
+    names = job_names(data)
+    acct, ws = scope_columns(frame)
+    rows: list[list[Cell]] = []
+    for rec in frame.to_dict("records"):
+        if rec["series"] == "job":
+            job = str(rec["job_id"])
+            what = f"job {names.get((str(rec[ws]), job), job)}"
+        else:
+            what = str(rec["billing_origin_product"])
+        rows.append(
+            [
+                day_label(rec["usage_date"]),
+                labels.workspace(rec[acct], rec[ws]),
+                what,
+                money(rec["expected_cost_usd"]),
+                money(rec["actual_cost_usd"]),
+                money(rec["deviation_usd"]),
+                Badge(str(rec["severity"]), _SEVERITY_TONE.get(str(rec["severity"]), "neutral")),
+            ]
+        )
+    headers = ["Day", "Workspace", "Product or job", "Expected", "Actual", "Above expected", "Severity"]
+    if not rows:
+        section.notes.append("No cost anomaly in this period.")
+    section.tables.append(Table(headers, rows[:MAX_ANOMALY_ROWS], frozenset({3, 4, 5})))
+    if len(rows) > MAX_ANOMALY_ROWS:
+        section.tables.append(
+            Table(headers, rows, frozenset({3, 4, 5}), f"All {len(rows)} anomalies in this period", collapsed=True)
+        )
+    return section

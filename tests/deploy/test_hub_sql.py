@@ -11,6 +11,7 @@ import sqlglot
 from sqlglot import exp
 
 from deploy.hub_sql import Column, Provided, Source, create_view_sql, derived_selects, drop_view_sql, view_select
+from stm.config import AnalyticsConfig
 from stm.errors import InvalidIdentifier
 from stm.specs import SharedTableSpec
 
@@ -87,7 +88,7 @@ def test_hostile_identifiers_are_refused_before_any_sql(hostile: str):
     with pytest.raises(InvalidIdentifier):
         Column(hostile, "string")
     with pytest.raises(InvalidIdentifier):
-        derived_selects("c", hostile, {"all_billing_summary"})
+        derived_selects("c", hostile, {"all_billing_summary"}, AnalyticsConfig())
     with pytest.raises(InvalidIdentifier):
         drop_view_sql("c", hostile, "v")
 
