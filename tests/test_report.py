@@ -304,3 +304,26 @@ def test_report_weekly_job_success_includes_the_week_in_progress():
     section = section[: section.index("</section>")]
     assert "2026-03-02" in section and "75.0%" in section  # the week ending after the newest usage date
     assert "2026-02-23" in section
+
+
+def test_report_cost_anomalies_newest_first_with_job_names_and_severity():
+    data = sample_data("hub")
+    data.frames["cost_anomalies"] = _frame(
+        "series source_account account_id workspace_id billing_origin_product job_id usage_date actual_cost_usd "
+        "expected_cost_usd deviation_usd score severity",
+        [
+            ("workspace_product", ACCT, ACCT, "11", "SQL", None, D2, 1200.5, 300.0, 900.5, 9.0, "high"),
+            ("job", ACCT, ACCT, "11", None, "902", D3, 60.0, 12.0, 48.0, 5.0, "low"),
+        ],
+    )
+    html = _html(data)
+    section = html[html.index('id="anomalies"') :]
+    section = _text(section[: section.index("</section>")])
+    assert section.index("job nightly_etl") < section.index("SQL")  # newest first
+    assert "$900.50" in section and "$48.00" in section and "high" in section
+
+
+def test_report_cost_anomalies_on_a_provider_lake_say_they_live_on_the_hub():
+    html = _html(sample_data("provider"))
+    section = html[html.index('id="anomalies"') :]
+    assert "no data: monitoring.workspace_usage.cost_anomalies not found" in section[: section.index("</section>")]

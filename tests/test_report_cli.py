@@ -75,7 +75,10 @@ def test_load_report_data_provider_lake_reads_tables_and_labels_sources(tmp_path
     costs = data.frames["cost_by_product"]
     assert costs["total_cost_usd"].sum() == pytest.approx(2600.0)
     assert list(costs["source_workspace"]) == list(costs["workspace_id"])
-    assert data.missing == {"jobs_current": "monitoring.workspace_usage.jobs_current not found"}
+    assert data.missing == {
+        "jobs_current": "monitoring.workspace_usage.jobs_current not found",
+        "cost_anomalies": "cost_anomalies: found on the hub only (stm hub anomalies)",
+    }
     assert data.sync is not None and set(data.sync["table"]) == set(data.frames)
 
 

@@ -252,12 +252,17 @@ def trend_flags(data: ReportData, window: Window, labels: Labels) -> Section:
     headers = ["Week from", "Workspace", "Product", "Week before", "This week", "Change", "Change %"]
     if not rows:
         section.notes.append("No week-over-week change beyond the threshold in this period.")
-    section.tables.append(Table(headers, rows[:MAX_TREND_ROWS], frozenset({3, 4, 5, 6})))
-    if len(rows) > MAX_TREND_ROWS:
-        section.tables.append(
-            Table(headers, rows, frozenset({3, 4, 5, 6}), f"All {len(rows)} flags in this period", collapsed=True)
-        )
+    _capped(section, headers, rows, frozenset({3, 4, 5, 6}), MAX_TREND_ROWS, "flags")
     return section
+
+
+def _capped(
+    section: Section, headers: list[str], rows: list[list[Cell]], numeric: frozenset[int], cap: int, noun: str
+) -> None:
+    """The first ``cap`` rows, and every row in a collapsed table when there are more."""
+    section.tables.append(Table(headers, rows[:cap], numeric))
+    if len(rows) > cap:
+        section.tables.append(Table(headers, rows, numeric, f"All {len(rows)} {noun} in this period", collapsed=True))
 
 
 def _freshness_badge(newest: date | None, today: date) -> Badge:
@@ -401,9 +406,5 @@ def cost_anomalies(data: ReportData, window: Window, labels: Labels) -> Section:
     headers = ["Day", "Workspace", "Product or job", "Expected", "Actual", "Above expected", "Severity"]
     if not rows:
         section.notes.append("No cost anomaly in this period.")
-    section.tables.append(Table(headers, rows[:MAX_ANOMALY_ROWS], frozenset({3, 4, 5})))
-    if len(rows) > MAX_ANOMALY_ROWS:
-        section.tables.append(
-            Table(headers, rows, frozenset({3, 4, 5}), f"All {len(rows)} anomalies in this period", collapsed=True)
-        )
+    _capped(section, headers, rows, frozenset({3, 4, 5}), MAX_ANOMALY_ROWS, "anomalies")
     return section

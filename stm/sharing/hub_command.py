@@ -69,10 +69,12 @@ def anomalies(cfg: Config, root: Path) -> int:
     from stm.anomalies import COSTS, JOBS, write_anomalies
     from stm.engine import open_engine
 
+    hub = root / cfg.hub.catalog / cfg.hub.schema
+    if not any((hub / table / "_delta_log").is_dir() for table in (COSTS, JOBS)):
+        raise UsageError(f"{hub}: no {COSTS} or {JOBS} table: run stm hub sync first")
     engine = open_engine(cfg, root, "stm-hub-anomalies")
     counts = write_anomalies(cfg, engine.store)
-    if counts is None:
-        raise UsageError(f"{root}: no {COSTS} or {JOBS} in {cfg.hub.catalog}.{cfg.hub.schema}: run stm hub sync first")
+    assert counts is not None  # a costs table exists
     total = sum(counts.values())
     print(f"cost anomalies: {total} ({', '.join(f'{k} {v}' for k, v in counts.items())})")
     return 0
