@@ -10,7 +10,7 @@ from databricks.sdk.service import jobs
 from deploy.jobs import Artifacts, all_job_settings
 from deploy.model import digest
 from deploy.wheel import Wheel
-from stm.config import AnalyticsConfig, Config
+from stm.config import AnalyticsConfig, BudgetSpec, Config
 from stm.specs import SharedTableSpec, TargetSpec
 
 
@@ -69,6 +69,7 @@ class HubDesired:
     sources: list[HubSource]
     views: dict[str, SharedTableSpec]
     analytics: AnalyticsConfig = field(default_factory=AnalyticsConfig)
+    budgets: dict[str, BudgetSpec] = field(default_factory=dict)
 
 
 def location(cfg: Config, target: TargetSpec) -> Location:
@@ -139,5 +140,13 @@ def hub_desired(cfg: Config, target_name: str) -> HubDesired:
         )
     assert target.warehouse_id is not None  # validated for hubs
     return HubDesired(
-        target_name, loc.catalog, loc.schema, loc.storage_root, target.warehouse_id, sources, views, cfg.analytics
+        target_name,
+        loc.catalog,
+        loc.schema,
+        loc.storage_root,
+        target.warehouse_id,
+        sources,
+        views,
+        cfg.analytics,
+        cfg.budgets,
     )

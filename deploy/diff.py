@@ -25,6 +25,7 @@ from deploy.masked_sql import view_name as masked_view_name
 from deploy.model import Action, Change, history_status, is_ours, is_subset, marker
 from deploy.observe import HubObserved, ProviderObserved
 from stm.anomalies import TABLE as ANOMALIES
+from stm.budgets import TABLE as BUDGETS
 from stm.errors import UsageError
 from stm.specs import STORAGE_URL_FORM
 
@@ -33,6 +34,7 @@ from stm.specs import STORAGE_URL_FORM
 ENABLED_STATES = {"ENABLE_COMPLETED", "ENABLE_INITIALIZED", "MANAGED"}
 HUB_ID = "hub sharing identifier"
 _NOT_OURS = "exists, not made by stm: left alone"
+DERIVED_DETAIL = {ANOMALIES: "daily cost anomalies (stm.anomalies)", BUDGETS: "monthly budgets (stm.budgets)"}
 NOT_CREATED_YET = "not created yet: the jobs make it on their first run, the next apply then shares it"
 
 
@@ -309,7 +311,7 @@ def hub_actions(d: HubDesired, o: HubObserved, destroy: bool = False, purge: boo
         else:
             select = view_select(table, spec, [Provided(s, c) for s, c in sources if c is not None])
             out.append(_view_action(d, o, view, select, detail))
-    for view, select in derived_selects(d.catalog, d.schema, views, d.analytics).items():
+    for view, select in derived_selects(d.catalog, d.schema, views, d.analytics, d.budgets).items():
         views.add(view)
         what = (
             "daily cost anomalies (stm.anomalies)"

@@ -2,7 +2,7 @@
 
 The Databricks hub publishes what the local hub writes (DESIGN.md "One hub contract"): ``all_<table>`` for every
 shared table, then ``all_workspaces_billing``, ``all_workspaces_costs`` and ``cross_account_dashboard`` over them, and
-``cost_anomalies`` (``stm.anomalies``, the SQL ``stm hub anomalies`` runs locally).
+``cost_anomalies`` (``stm.anomalies``, the SQL ``stm hub finops`` runs locally).
 Columns are listed by name, never by position: the view's columns are every provider's columns in first-seen order
 (providers in the hub's order), and a provider lacking one contributes NULL, as ``stm.sharing.hub_tables`` does.
 """
@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 
 from deploy.model import digest, marker
-from stm import anomalies
-from stm.config import AnalyticsConfig
+from stm import anomalies, budgets
+from stm.config import AnalyticsConfig, BudgetSpec
 from stm.errors import InvalidIdentifier
 from stm.names import quote
 from stm.specs import SharedTableSpec
@@ -200,9 +200,16 @@ def dashboard_select(billing: str, runs: str | None) -> str:
     )
 
 
-def derived_selects(catalog: str, schema: str, views: set[str], analytics: AnalyticsConfig) -> dict[str, str]:
+def derived_selects(
+    catalog: str,
+    schema: str,
+    views: set[str],
+    analytics: AnalyticsConfig,
+    budget_specs: dict[str, BudgetSpec] | None = None,
+) -> dict[str, str]:
     """The cross-provider views over ``all_billing_summary`` (and ``all_job_runs_summary``), when the hub has it,
-    then ``cost_anomalies`` over ``all_workspaces_costs`` and ``all_cost_by_job`` (``stm.anomalies``)."""
+    then ``cost_anomalies`` over ``all_workspaces_costs`` and ``all_cost_by_job`` (``stm.anomalies``) and
+    ``budget_status`` over the costs (and ``all_cost_by_tag`` for tag budgets; ``stm.budgets``)."""
     ns = f"{quote(catalog)}.{quote(schema)}"
     out: dict[str, str] = {}
     if view_name(BILLING) in views:
@@ -216,6 +223,9 @@ def derived_selects(catalog: str, schema: str, views: set[str], analytics: Analy
     judged = {t for t in (anomalies.COSTS, anomalies.JOBS) if t in views or t in out}
     if judged:
         out[anomalies.TABLE] = anomalies.anomalies_select(lambda t: f"{ns}.{quote(t)}", analytics, judged)
+    tags_ok = not budgets.needs_tags(budget_specs or {}) or budgets.TAGS in views
+    if budget_specs and budgets.COSTS in out and tags_ok:
+        out[budgets.TABLE] = budgets.budgets_select(lambda t: f"{ns}.{quote(t)}", budget_specs)
     return out
 
 

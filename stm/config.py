@@ -84,6 +84,18 @@ class AnalyticsConfig:
 
 
 @dataclass(frozen=True)
+class BudgetSpec:
+    """A monthly budget (stm/budgets.py): for all spend, or one account label, workspace id, product or tag."""
+
+    amount: float
+    currency: str = "USD"
+    account: str | None = None
+    workspace: str | None = None
+    product: str | None = None
+    tag: str | None = None  # key=value
+
+
+@dataclass(frozen=True)
 class OptimizeSpec:
     zorder_by: list[str] = field(default_factory=list)
 
@@ -124,6 +136,7 @@ class Config:
     databricks: DatabricksConfig = field(default_factory=DatabricksConfig)
     pricing: PricingConfig = field(default_factory=PricingConfig)
     analytics: AnalyticsConfig = field(default_factory=AnalyticsConfig)
+    budgets: dict[str, BudgetSpec] = field(default_factory=dict)
     tables: dict[str, TableSpec] = field(default_factory=dict)
     jobs: dict[str, JobSpec] = field(default_factory=dict)
     targets: dict[str, TargetSpec] = field(default_factory=dict)
@@ -227,6 +240,8 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("analytics.anomaly_min_usd", "must be zero or a positive amount in USD")
     if not 0 < cfg.analytics.anomaly_floor_percent <= 100:
         raise ConfigError("analytics.anomaly_floor_percent", "allowed: above 0 up to 100")
+    for name, budget in cfg.budgets.items():
+        _validate_budget(cfg, name, budget)
     if not 1 <= cfg.analytics.lookback_days <= 365:
         raise ConfigError("analytics.lookback_days", "allowed: a whole number of days from 1 to 365")
     for name in ("underused_percent", "warehouse_idle_share_percent"):
@@ -310,3 +325,22 @@ def load_config(overlay: str | os.PathLike[str] | None = None, extra: dict[str, 
         raise ConfigError("version", f"got {cfg.version!r}, allowed: 1")
     _validate(cfg)
     return cfg
+
+
+def _validate_budget(cfg: Config, name: str, budget: BudgetSpec) -> None:
+    base = f"budgets.{name}"
+    if not budget.amount > 0:
+        raise ConfigError(f"{base}.amount", f"got {budget.amount!r}, expected a positive amount")
+    if budget.currency != cfg.pricing.currency:
+        raise ConfigError(
+            f"{base}.currency", f"got {budget.currency!r}: costs are in {cfg.pricing.currency} (pricing.currency)"
+        )
+    scopes = [s for s in ("account", "workspace", "product", "tag") if getattr(budget, s) is not None]
+    if len(scopes) > 1:
+        raise ConfigError(base, f"set at most one of account, workspace, product or tag (got {', '.join(scopes)})")
+    for scope in scopes:
+        value = getattr(budget, scope)
+        if not value or len(value) > 255:
+            raise ConfigError(f"{base}.{scope}", "must be a non-empty string of at most 255 characters")
+    if budget.tag is not None and ("=" not in budget.tag or budget.tag.startswith("=")):
+        raise ConfigError(f"{base}.tag", f"got {budget.tag!r}, expected key=value")

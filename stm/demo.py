@@ -43,6 +43,12 @@ class Provider:
 
 # account 0 is collected in two regions; accounts 1 and 2 in one (their other region's usage is still in the
 # account-wide billing, as on Databricks)
+# the hub's monthly budgets in the demo: all spend, one account and one team
+DEMO_BUDGETS = {
+    "all_accounts": {"amount": 30000},
+    "acme": {"account": "acme", "amount": 3000},
+    "team_data_eng": {"tag": "team=data-eng", "amount": 2500},
+}
 PROVIDERS = (
     Provider("acme_east", 0, 0),
     Provider("acme_west", 0, 1),
@@ -58,7 +64,7 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
         help="everything on one machine: 3 accounts, 4 provider workspaces, Delta Sharing, the hub, the report",
         description="Simulate three accounts (one collected in two regions), run every provider's streaming apps "
         "and batch jobs, serve their shares on loopback endpoints, sync the hub, find cost anomalies (the simulation "
-        "injects cost spikes from its 8th day) and write the dashboard. The lake "
+        "injects cost spikes from its 8th day), check three example budgets and write the dashboard. The lake "
         "root holds providers/<name>, hub/ and report.html; running again rebuilds it.",
     )
     p.add_argument("--days", type=int, default=10, help="days to simulate (default 10)")
@@ -128,15 +134,12 @@ def run(args: argparse.Namespace) -> int:
     finally:
         for server in servers.values():
             server.stop()
-    progress.step("hub: cost anomalies over the consolidated costs")
-    from stm.anomalies import write_anomalies
+    progress.step("hub: cost anomalies and budgets over the consolidated costs")
+    from stm.sharing.hub_command import finops_tables
     from stm.store.local import LocalTableStore
 
-    found = write_anomalies(hub_cfg, LocalTableStore(engine.spark, root / "hub"))
-    if found is None:
-        print("hub: cost anomalies not judged: no consolidated costs")
-    else:
-        print(f"hub: {sum(found.values())} cost anomalies ({', '.join(f'{k} {v}' for k, v in found.items())})")
+    for line in finops_tables(hub_cfg, LocalTableStore(engine.spark, root / "hub")):
+        print(f"hub: {line}")
     progress.step("writing the dashboard")
     from stm.report.command import write_report
 
@@ -213,7 +216,7 @@ def hub_config(cfg: Config, root: Path, servers: dict[str, ServerThread], worksp
             "account": company,
             "workspace": p.name,
         }
-    return load_config(extra={"hub": {"providers": providers}})
+    return load_config(extra={"hub": {"providers": providers}, "budgets": DEMO_BUDGETS})
 
 
 def hub_cost_summary(hub_root: Path, cfg: Config, companies: dict[str, str]) -> str:

@@ -110,10 +110,10 @@ def test_steady_tiny_and_unjudgeable_series_raise_nothing(found: dict[tuple[str,
     }
 
 
-def test_stm_hub_anomalies_without_consolidated_costs_is_one_line_exit_2(tmp_path: Path, capsys: Any):
+def test_stm_hub_finops_without_consolidated_costs_is_one_line_exit_2(tmp_path: Path, capsys: Any):
     from stm.cli import main
 
-    assert main(["hub", "anomalies", "--lake-root", str(tmp_path)]) == 2
+    assert main(["hub", "finops", "--lake-root", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "no all_workspaces_costs or all_cost_by_job table: run stm hub sync" in err
     assert list(tmp_path.iterdir()) == []  # nothing created

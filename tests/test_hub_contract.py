@@ -140,7 +140,7 @@ def databricks_hub(spark: Any, cfg: Config, tmp_path_factory: pytest.TempPathFac
 
 def local_hub(cfg: Config, anomalies: Any = None) -> dict[str, Any]:
     """What the local hub writes for the same providers (stm.sharing.hub's consolidate step, then
-    ``stm hub anomalies``'s table when ``anomalies`` gives it)."""
+    ``stm hub finops``'s table when ``anomalies`` gives it)."""
     specs = cfg.shares["stm_monitoring"].tables
     out = {
         view_name(table): consolidate(specs[table], [ProviderData(p, a, w, data[p]) for p, a, w in PROVIDERS])
@@ -157,7 +157,7 @@ def local_hub(cfg: Config, anomalies: Any = None) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def local_anomalies(spark: Any, cfg: Config, tmp_path_factory: pytest.TempPathFactory) -> pa.Table:
-    """``stm hub anomalies`` over the local hub's consolidated costs (written as the hub sync writes them)."""
+    """``stm hub finops`` over the local hub's consolidated costs (written as the hub sync writes them)."""
     store = LocalTableStore(spark, tmp_path_factory.mktemp("local_hub"))
     costs = local_hub(cfg)["all_workspaces_costs"]
     store.replace(f"{cfg.hub.catalog}.{cfg.hub.schema}.all_workspaces_costs", spark.createDataFrame(costs.to_pandas()))

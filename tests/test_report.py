@@ -327,3 +327,19 @@ def test_report_cost_anomalies_on_a_provider_lake_say_they_live_on_the_hub():
     html = _html(sample_data("provider"))
     section = html[html.index('id="anomalies"') :]
     assert "no data: monitoring.workspace_usage.cost_anomalies not found" in section[: section.index("</section>")]
+
+
+def test_report_budgets_over_first_with_projection():
+    data = sample_data("hub")
+    data.frames["budget_status"] = _frame(
+        "budget scope matches as_of month_start budget_usd month_to_date_usd burn_rate_usd_per_day "
+        "projected_month_end_usd status",
+        [
+            ("all", "all", "all spend", D3, D1, 30000.0, 2600.0, 866.67, 26000.0, "ok"),
+            ("acme", "account", "acme", D3, D1, 2000.0, 2600.0, 866.67, 26000.0, "over"),
+        ],
+    )
+    html = _html(data)
+    section = _text(html[html.index('id="budgets"') :].split("</section>")[0])
+    assert section.index("acme") < section.index("all spend")  # over budget first
+    assert "$26,000.00" in section and "$866.67" in section and "over" in section and "account acme" in section

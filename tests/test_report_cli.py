@@ -77,7 +77,8 @@ def test_load_report_data_provider_lake_reads_tables_and_labels_sources(tmp_path
     assert list(costs["source_workspace"]) == list(costs["workspace_id"])
     assert data.missing == {
         "jobs_current": "monitoring.workspace_usage.jobs_current not found",
-        "cost_anomalies": "cost_anomalies: found on the hub only (stm hub anomalies)",
+        "cost_anomalies": "cost_anomalies: found on the hub only (stm hub finops)",
+        "budget_status": "budget_status: found on the hub only (stm hub finops)",
     }
     assert data.sync is not None and set(data.sync["table"]) == set(data.frames)
 

@@ -39,8 +39,8 @@ REPORT_TABLES = (
     "workspace_info",
     "jobs_current",
 )
-# Tables only the hub has, under their own names (``stm hub anomalies`` writes them)
-HUB_ONLY_TABLES = ("cost_anomalies",)
+# Tables only the hub has, under their own names (``stm hub finops`` writes them)
+HUB_ONLY_TABLES = ("cost_anomalies", "budget_status")
 # Columns read when present (others, such as nested job settings, stay on disk).
 WANTED_COLUMNS = {
     "workspace_info": ("account_id", "workspace_id", "workspace_name"),
@@ -75,11 +75,11 @@ def load_report_data(
         data.frames[name] = frame if data.mode == "hub" else with_source_columns(frame)
     for name in HUB_ONLY_TABLES:
         if data.mode != "hub":
-            data.missing[name] = f"{name}: found on the hub only (stm hub anomalies)"
+            data.missing[name] = f"{name}: found on the hub only (stm hub finops)"
             continue
         frame, problem = read_table(hub / name, None)
         if frame is None:
-            data.missing[name] = f"{'.'.join(hub_schema)}.{name} {problem} (stm hub anomalies writes it)"
+            data.missing[name] = f"{'.'.join(hub_schema)}.{name} {problem} (stm hub finops writes it)"
         else:
             data.frames[name] = frame
     if data.mode == "hub":

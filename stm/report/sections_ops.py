@@ -408,3 +408,41 @@ def cost_anomalies(data: ReportData, window: Window, labels: Labels) -> Section:
         section.notes.append("No cost anomaly in this period.")
     _capped(section, headers, rows, frozenset({3, 4, 5}), MAX_ANOMALY_ROWS, "anomalies")
     return section
+
+
+BUDGET_COLUMNS = ("budget", "scope", "matches", "as_of", "budget_usd", "month_to_date_usd", "status")
+_STATUS_TONE = {"over": "bad", "at risk": "warn", "ok": "good"}
+
+
+def budgets(data: ReportData) -> Section:
+    section = Section(
+        "budgets",
+        "Budgets",
+        "Month to date against each monthly budget, the burn rate so far and where it leads by the end of the month.",
+    )
+    frame, problem = need(data, "budget_status", BUDGET_COLUMNS)
+    if frame is None:
+        section.missing.append(problem)
+        return section
+    frame = numbers(frame, "budget_usd", "month_to_date_usd", "burn_rate_usd_per_day", "projected_month_end_usd")
+    order = {"over": 0, "at risk": 1, "ok": 2}
+    frame = frame.assign(_order=frame["status"].map(order)).sort_values(["_order", "budget"])
+    rows: list[list[Cell]] = []
+    for rec in frame.to_dict("records"):
+        rows.append(
+            [
+                str(rec["budget"]),
+                "all spend" if rec["scope"] == "all" else f"{rec['scope']} {rec['matches']}",
+                money(rec["budget_usd"]),
+                money(rec["month_to_date_usd"]),
+                money(rec["burn_rate_usd_per_day"]),
+                money(rec["projected_month_end_usd"]),
+                Badge(str(rec["status"]), _STATUS_TONE.get(str(rec["status"]), "neutral")),
+            ]
+        )
+    if len(frame):
+        as_of = as_dates(frame["as_of"]).max()
+        section.description += f" Month to date up to {as_of:%Y-%m-%d} (UTC), the newest usage date."
+    headers = ["Budget", "For", "Monthly budget", "Month to date", "Per day", "Projected", "Status"]
+    section.tables.append(Table(headers, rows, frozenset({2, 3, 4, 5})))
+    return section

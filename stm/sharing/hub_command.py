@@ -6,10 +6,14 @@ import argparse
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stm.config import Config, load_config
 from stm.engine import require_lake_root
 from stm.errors import ConfigError, UsageError
+
+if TYPE_CHECKING:
+    from stm.store.delta import TableStore
 
 log = logging.getLogger(__name__)
 
@@ -22,11 +26,11 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         description="sync: read the providers of the config's hub: section through their Delta Sharing profiles "
         "(only tables whose version changed), write <hub.catalog>.<hub.schema>.all_<table>, all_workspaces_billing, "
         "all_workspaces_costs, cross_account_dashboard and sync_status under --lake-root. "
-        "anomalies: judge every day of every (workspace, product) and job cost series against its own baseline "
-        "(same weekday of 4 weeks, else the previous 7 days; robust z-score, analytics.anomaly_* settings) and "
-        "replace <hub.catalog>.<hub.schema>.cost_anomalies (local Spark)",
+        "finops: judge every day of every (workspace, product) and job cost series against its own last 28 days "
+        "(analytics.anomaly_* settings) into <hub.catalog>.<hub.schema>.cost_anomalies, and the month of every "
+        "budget (budgets:) into budget_status (local Spark)",
     )
-    p.add_argument("action", choices=["sync", "anomalies"])
+    p.add_argument("action", choices=["sync", "finops"])
     p.add_argument("--retries", type=int, default=2, help="client retries per request before a provider fails")
     p.set_defaults(func=run)
 
@@ -38,8 +42,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     if args.lake_root is None:
         raise UsageError("--lake-root (or STM_LAKE_ROOT) is required: the hub lake")
-    if args.action == "anomalies":
-        return anomalies(cfg, require_lake_root(args.lake_root, writable=True))
+    if args.action == "finops":
+        return finops(cfg, require_lake_root(args.lake_root, writable=True))
     if not cfg.hub.providers:
         raise ConfigError("hub.providers", "no providers: list them in the hub: section of a --config file")
     if args.retries < 0:
@@ -64,17 +68,34 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def anomalies(cfg: Config, root: Path) -> int:
-    """Write ``cost_anomalies`` from the hub's consolidated costs; exit 2 when the hub has none."""
-    from stm.anomalies import COSTS, JOBS, write_anomalies
+def finops(cfg: Config, root: Path) -> int:
+    """Write ``cost_anomalies`` and ``budget_status`` from the hub's consolidated costs; exit 2 when it has none."""
+    from stm.anomalies import COSTS, JOBS
     from stm.engine import open_engine
 
     hub = root / cfg.hub.catalog / cfg.hub.schema
     if not any((hub / table / "_delta_log").is_dir() for table in (COSTS, JOBS)):
         raise UsageError(f"{hub}: no {COSTS} or {JOBS} table: run stm hub sync first")
-    engine = open_engine(cfg, root, "stm-hub-anomalies")
-    counts = write_anomalies(cfg, engine.store)
-    assert counts is not None  # a costs table exists
-    total = sum(counts.values())
-    print(f"cost anomalies: {total} ({', '.join(f'{k} {v}' for k, v in counts.items())})")
+    engine = open_engine(cfg, root, "stm-hub-finops")
+    for line in finops_tables(cfg, engine.store):
+        print(line)
     return 0
+
+
+def finops_tables(cfg: Config, store: TableStore) -> list[str]:
+    """Write the hub's FinOps tables (cost anomalies, budget status); one summary line each."""
+    from stm.anomalies import write_anomalies
+    from stm.budgets import write_budgets
+
+    lines = []
+    found = write_anomalies(cfg, store)
+    if found is None:
+        lines.append("cost anomalies: not judged (no consolidated costs)")
+    else:
+        lines.append(f"cost anomalies: {sum(found.values())} ({', '.join(f'{k} {v}' for k, v in found.items())})")
+    budgets = write_budgets(cfg, store)
+    if budgets is None:
+        lines.append("budgets: none declared" if not cfg.budgets else "budgets: not judged (no consolidated costs)")
+    else:
+        lines.append(f"budgets: {sum(budgets.values())} ({', '.join(f'{k} {v}' for k, v in budgets.items())})")
+    return lines

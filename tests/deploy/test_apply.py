@@ -319,3 +319,17 @@ def test_provider_table_declared_without_history_is_shared_without_then_switched
     assert [(a.kind, a.name, a.detail) for a in plan.changes] == [
         ("share table", f"{TABLES}.{table}", "enable history sharing")
     ]
+
+
+def test_hub_with_budgets_gets_a_budget_status_view_of_the_same_sql(cfg: Config):
+    budgeted = load_config(extra={"budgets": {"acme": {"account": "acme_prod", "amount": 100}}})
+    fake = _hub_fake(budgeted)
+    _apply(budgeted, fake, HUB, None)
+
+    assert "monitoring_hub.consolidated.budget_status" in fake.views
+    statement = next(s for s in fake.statements if "`budget_status`\nCOMMENT" in s)
+    assert (
+        "c.source_account = 'acme_prod'" in statement
+        and "FROM `monitoring_hub`.`consolidated`.`all_workspaces_costs`" in statement
+    )
+    assert make_plan(budgeted, HUB, fake.client(), None).changes == []
