@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "share": "stm.sharing.command",
     "hub": "stm.sharing.hub_command",
     "export": "stm.export",
+    "alerts": "stm.alerts_command",
 }
 
 log = logging.getLogger(__name__)

@@ -96,6 +96,24 @@ class BudgetSpec:
 
 
 @dataclass(frozen=True)
+class AlertRule:
+    """One alert rule (stm/alerts.py): its kind and the thresholds that kind reads."""
+
+    kind: Literal["budget_over", "budget_at_risk", "anomaly", "job_failure_rate", "provider_stale", "unpriced_usage"]
+    min_severity: Literal["low", "medium", "high"] = "high"  # anomaly
+    max_percent: float = 50.0  # job_failure_rate: failures as a percentage of a week's finished runs
+    min_runs: int = 3  # job_failure_rate
+    max_days: int = 2  # provider_stale: days since the newest usage
+    days: int = 2  # unpriced_usage: the newest days looked at
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    webhook_url: str | None = None  # also $STM_ALERT_WEBHOOK_URL (which wins)
+    rules: dict[str, AlertRule] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class OptimizeSpec:
     zorder_by: list[str] = field(default_factory=list)
 
@@ -137,6 +155,7 @@ class Config:
     pricing: PricingConfig = field(default_factory=PricingConfig)
     analytics: AnalyticsConfig = field(default_factory=AnalyticsConfig)
     budgets: dict[str, BudgetSpec] = field(default_factory=dict)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
     tables: dict[str, TableSpec] = field(default_factory=dict)
     jobs: dict[str, JobSpec] = field(default_factory=dict)
     targets: dict[str, TargetSpec] = field(default_factory=dict)
@@ -242,6 +261,7 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("analytics.anomaly_floor_percent", "allowed: above 0 up to 100")
     for name, budget in cfg.budgets.items():
         _validate_budget(cfg, name, budget)
+    _validate_alerts(cfg.alerts)
     if not 1 <= cfg.analytics.lookback_days <= 365:
         raise ConfigError("analytics.lookback_days", "allowed: a whole number of days from 1 to 365")
     for name in ("underused_percent", "warehouse_idle_share_percent"):
@@ -344,3 +364,27 @@ def _validate_budget(cfg: Config, name: str, budget: BudgetSpec) -> None:
             raise ConfigError(f"{base}.{scope}", "must be a non-empty string of at most 255 characters")
     if budget.tag is not None and ("=" not in budget.tag or budget.tag.startswith("=")):
         raise ConfigError(f"{base}.tag", f"got {budget.tag!r}, expected key=value")
+
+
+WEBHOOK_SCHEMES = ("https://", "http://")
+
+
+def check_webhook(url: str, where: str) -> str:
+    """``url`` if it is an http(s) URL; the error names ``where`` it came from, never the URL (it may hold a token)."""
+    if not url.startswith(WEBHOOK_SCHEMES) or any(c.isspace() for c in url):
+        raise ConfigError(where, "must be an http:// or https:// URL without spaces")
+    return url
+
+
+def _validate_alerts(alerts: AlertsConfig) -> None:
+    if alerts.webhook_url is not None:
+        check_webhook(alerts.webhook_url, "alerts.webhook_url")
+    for name, rule in alerts.rules.items():
+        base = f"alerts.rules.{name}"
+        if not name.replace("_", "").isalnum():
+            raise ConfigError(base, "a rule name is letters, digits and underscores")
+        if not 0 < rule.max_percent <= 100:
+            raise ConfigError(f"{base}.max_percent", "allowed: above 0 up to 100")
+        for attr, high in (("min_runs", 10_000), ("max_days", 366), ("days", 366)):
+            if not 1 <= getattr(rule, attr) <= high:
+                raise ConfigError(f"{base}.{attr}", f"allowed: a whole number from 1 to {high}")

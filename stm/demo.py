@@ -64,8 +64,8 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
         help="everything on one machine: 3 accounts, 4 provider workspaces, Delta Sharing, the hub, the report",
         description="Simulate three accounts (one collected in two regions), run every provider's streaming apps "
         "and batch jobs, serve their shares on loopback endpoints, sync the hub, find cost anomalies (the simulation "
-        "injects cost spikes from its 8th day), check three example budgets and write the dashboard. The lake "
-        "root holds providers/<name>, hub/ and report.html; running again rebuilds it.",
+        "injects cost spikes from its 8th day), check three example budgets, raise alerts and write the dashboard. "
+        "The lake root holds providers/<name>, hub/ and report.html; running again rebuilds it.",
     )
     p.add_argument("--days", type=int, default=10, help="days to simulate (default 10)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
@@ -134,12 +134,17 @@ def run(args: argparse.Namespace) -> int:
     finally:
         for server in servers.values():
             server.stop()
-    progress.step("hub: cost anomalies and budgets over the consolidated costs")
+    progress.step("hub: cost anomalies, budgets and alerts over the consolidated costs")
     from stm.sharing.hub_command import finops_tables
     from stm.store.local import LocalTableStore
 
-    for line in finops_tables(hub_cfg, LocalTableStore(engine.spark, root / "hub")):
+    hub_store = LocalTableStore(engine.spark, root / "hub")
+    for line in finops_tables(hub_cfg, hub_store):
         print(f"hub: {line}")
+    from stm.alerts import check
+
+    fired = check(hub_cfg, hub_store)
+    print(f"hub: {len(fired.new)} alerts raised ({', '.join(sorted({e['rule'] for e in fired.new})) or 'none'})")
     progress.step("writing the dashboard")
     from stm.report.command import write_report
 

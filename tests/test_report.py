@@ -343,3 +343,18 @@ def test_report_budgets_over_first_with_projection():
     section = _text(html[html.index('id="budgets"') :].split("</section>")[0])
     assert section.index("acme") < section.index("all spend")  # over budget first
     assert "$26,000.00" in section and "$866.67" in section and "over" in section and "account acme" in section
+
+
+def test_report_alerts_newest_first_with_severity():
+    data = sample_data("hub")
+    data.frames["alert_events"] = _frame(
+        "rule alert_key period severity message raised_at",
+        [
+            ("budget_over", "acme", "2026-03", "high", "Budget acme is over", pd.Timestamp("2026-03-02T08:00Z")),
+            ("cost_anomaly", "w/SQL", "2026-03-01", "high", HOSTILE, pd.Timestamp("2026-03-03T08:00Z")),
+        ],
+    )
+    html = _html(data)
+    section = html[html.index('id="alerts"') :].split("</section>")[0]
+    assert HOSTILE not in section and ESCAPED in section
+    assert section.index("cost_anomaly") < section.index("budget_over")  # newest first

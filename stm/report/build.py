@@ -22,6 +22,7 @@ from stm.report.sections_cost import (
 )
 from stm.report.sections_ops import (
     aiml_spend,
+    alerts,
     budgets,
     cost_anomalies,
     flagged_trends,
@@ -50,6 +51,7 @@ def build_report(data: ReportData, *, days: int = DEFAULT_DAYS, top: int = DEFAU
         trend_flags(data, window, labels),
         cost_anomalies(data, window, labels),
         budgets(data),
+        alerts(data),
         freshness(data, labels),
     ]
     source = f"{'hub' if data.mode == 'hub' else 'provider lake'} {data.schema}"

@@ -40,7 +40,12 @@ REPORT_TABLES = (
     "jobs_current",
 )
 # Tables only the hub has, under their own names (``stm hub finops`` writes them)
-HUB_ONLY_TABLES = ("cost_anomalies", "budget_status")
+HUB_ONLY_TABLES = ("cost_anomalies", "budget_status", "alert_events")
+HUB_ONLY_WRITERS = {
+    "cost_anomalies": "stm hub finops",
+    "budget_status": "stm hub finops",
+    "alert_events": "stm alerts check",
+}
 # Columns read when present (others, such as nested job settings, stay on disk).
 WANTED_COLUMNS = {
     "workspace_info": ("account_id", "workspace_id", "workspace_name"),
@@ -75,11 +80,11 @@ def load_report_data(
         data.frames[name] = frame if data.mode == "hub" else with_source_columns(frame)
     for name in HUB_ONLY_TABLES:
         if data.mode != "hub":
-            data.missing[name] = f"{name}: found on the hub only (stm hub finops)"
+            data.missing[name] = f"{name}: found on the hub only ({HUB_ONLY_WRITERS[name]})"
             continue
         frame, problem = read_table(hub / name, None)
         if frame is None:
-            data.missing[name] = f"{'.'.join(hub_schema)}.{name} {problem} (stm hub finops writes it)"
+            data.missing[name] = f"{'.'.join(hub_schema)}.{name} {problem} ({HUB_ONLY_WRITERS[name]} writes it)"
         else:
             data.frames[name] = frame
     if data.mode == "hub":

@@ -31,7 +31,7 @@ class ReportData:
     generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
     def qualified(self, name: str) -> str:
-        own_name = name in (SYNC_STATUS, "cost_anomalies", "budget_status") or self.mode == "provider"
+        own_name = name in (SYNC_STATUS, "cost_anomalies", "budget_status", "alert_events") or self.mode == "provider"
         table = name if own_name else HUB_PREFIX + name
         return f"{self.schema}.{table}"
 

@@ -446,3 +446,32 @@ def budgets(data: ReportData) -> Section:
     headers = ["Budget", "For", "Monthly budget", "Month to date", "Per day", "Projected", "Status"]
     section.tables.append(Table(headers, rows, frozenset({2, 3, 4, 5})))
     return section
+
+
+ALERT_COLUMNS = ("rule", "period", "severity", "message", "raised_at")
+MAX_ALERT_ROWS = 12
+
+
+def alerts(data: ReportData) -> Section:
+    section = Section("alerts", "Alerts", "Events raised by the alert rules (stm alerts check), newest first.")
+    frame, problem = need(data, "alert_events", ALERT_COLUMNS)
+    if frame is None:
+        section.missing.append(problem)
+        return section
+    frame = frame.sort_values(["raised_at", "period"], ascending=[False, False])
+    rows: list[list[Cell]] = [
+        [
+            f"{pd.Timestamp(rec['raised_at']):%Y-%m-%d %H:%M}",
+            str(rec["rule"]),
+            str(rec["period"]),
+            Badge(str(rec["severity"]), _SEVERITY_TONE.get(str(rec["severity"]), "neutral")),
+            str(rec["message"]),
+        ]
+        for rec in frame.to_dict("records")
+    ]
+    if not rows:
+        section.notes.append("No alert has been raised.")
+    _capped(
+        section, ["Raised (UTC)", "Rule", "Period", "Severity", "Message"], rows, frozenset(), MAX_ALERT_ROWS, "alerts"
+    )
+    return section
