@@ -10,7 +10,7 @@ from databricks.sdk.service import jobs
 from deploy.jobs import Artifacts, all_job_settings
 from deploy.model import digest
 from deploy.wheel import Wheel
-from stm.config import AnalyticsConfig, BudgetSpec, Config
+from stm.config import AlertRule, AnalyticsConfig, BudgetSpec, Config
 from stm.specs import SharedTableSpec, TargetSpec
 
 
@@ -70,6 +70,9 @@ class HubDesired:
     views: dict[str, SharedTableSpec]
     analytics: AnalyticsConfig = field(default_factory=AnalyticsConfig)
     budgets: dict[str, BudgetSpec] = field(default_factory=dict)
+    alert_rules: dict[str, AlertRule] = field(default_factory=dict)
+    notify: list[str] = field(default_factory=list)
+    alert_destinations: list[str] = field(default_factory=list)
 
 
 def location(cfg: Config, target: TargetSpec) -> Location:
@@ -149,4 +152,7 @@ def hub_desired(cfg: Config, target_name: str) -> HubDesired:
         views,
         cfg.analytics,
         cfg.budgets,
+        cfg.alerts.rules,
+        list(target.notify),
+        list(target.alert_destinations),
     )

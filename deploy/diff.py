@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from databricks.sdk.service import sharing
 
 from deploy.desired import HubDesired, ProviderDesired
+from deploy.hub_alerts import alert_actions, display_name, wanted_alert
 from deploy.hub_sql import (
     Column,
     PendingView,
@@ -319,6 +320,18 @@ def hub_actions(d: HubDesired, o: HubObserved, destroy: bool = False, purge: boo
             else "over the consolidated billing and job runs"
         )
         out.append(_view_action(d, o, view, select, what))
+    budgetless = {n for n, r in d.alert_rules.items() if r.kind.startswith("budget_") and not d.budgets}
+    wanted = [
+        wanted_alert(d.target, d.catalog, d.schema, d.warehouse_id, name, rule, d.notify, d.alert_destinations)
+        for name, rule in sorted(d.alert_rules.items())
+        if name not in budgetless
+    ]
+    alerts = alert_actions(wanted, o.alerts, views, d.target, destroy)
+    if not destroy:
+        why = "no budgets declared (budgets:): nothing for this rule to watch"
+        out.extend(Action("alert", display_name(d.target, n), Change.SKIP, why) for n in sorted(budgetless))
+    if not destroy:
+        out.extend(alerts)
     for name, info in sorted(o.views.items()):
         if is_ours(info.comment) and (destroy or name not in views):
             sql = drop_view_sql(d.catalog, d.schema, name)
@@ -326,7 +339,8 @@ def hub_actions(d: HubDesired, o: HubObserved, destroy: bool = False, purge: boo
                 Action("view", f"{d.catalog}.{d.schema}.{name}", Change.DELETE, "", (d.warehouse_id, sql), "view owner")
             )
     if destroy:
-        out = [*[a for a in out if a.kind == "view"], *[a for a in out if a.kind != "view"], *reversed(containers)]
+        views_first = [*[a for a in out if a.kind == "view"], *[a for a in out if a.kind != "view"]]
+        out = [*alerts, *views_first, *reversed(containers)]
     return out
 
 

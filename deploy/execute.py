@@ -25,6 +25,7 @@ from databricks.sdk.errors import (
 from databricks.sdk.service import catalog, sharing, sql
 
 from deploy.diff import ShareObject
+from deploy.hub_alerts import UPDATE_MASK
 from deploy.hub_sql import Column, PendingView, Source
 from deploy.model import Action, Change, Plan, history_status
 from deploy.wheel import Wheel
@@ -220,6 +221,9 @@ def _handlers(sleep: Sleep) -> dict[tuple[str, Change], Callable[[WorkspaceClien
         ("view", Change.UPDATE): view,
         ("view", Change.DELETE): view,
         ("mask key", Change.CREATE): mask_key,
+        ("alert", Change.CREATE): lambda w, a: w.alerts_v2.create_alert(a.payload),
+        ("alert", Change.UPDATE): lambda w, a: w.alerts_v2.update_alert(a.payload[0], a.payload[1], UPDATE_MASK),
+        ("alert", Change.DELETE): lambda w, a: w.alerts_v2.trash_alert(a.payload),
         ("masked view", Change.CREATE): statement,
         ("masked view", Change.UPDATE): statement,
         ("masked view", Change.DELETE): statement,

@@ -11,6 +11,7 @@ from databricks.sdk import WorkspaceClient, errors
 from databricks.sdk.errors import NotFound, PermissionDenied
 from databricks.sdk.service import catalog as uc
 from databricks.sdk.service import jobs, sharing
+from databricks.sdk.service import sql as dbsql
 
 from deploy.desired import HubDesired, Location, ProviderDesired
 from deploy.hub_sql import Column
@@ -54,6 +55,7 @@ class HubObserved:
     # source catalog -> "<schema>.<table>" -> its columns in table order (read once the catalog exists)
     columns: dict[str, dict[str, tuple[Column, ...]]] = field(default_factory=dict)
     views: dict[str, uc.TableInfo] = field(default_factory=dict)
+    alerts: dict[str, dbsql.AlertV2] = field(default_factory=dict)  # by display name, this target's only
     offline: bool = False
 
 
@@ -172,4 +174,12 @@ def observe_hub(w: WorkspaceClient, desired: HubDesired) -> HubObserved:
             obs.columns[src.catalog] = _columns(w, src.catalog, obs.shared_tables.get(src.catalog, set()))
     if obs.schema is not None:
         obs.views = {t.name: t for t in w.tables.list(desired.catalog, desired.schema) if t.name}
+    prefix = f"stm-{desired.target}-"
+    obs.alerts = {
+        a.display_name: a
+        for a in w.alerts_v2.list_alerts()
+        if a.display_name
+        and a.display_name.startswith(prefix)
+        and a.lifecycle_state != dbsql.AlertLifecycleState.DELETED
+    }
     return obs

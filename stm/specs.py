@@ -86,6 +86,8 @@ class TargetSpec:
     open_sharing: bool = False
     global_metastore_id: str | None = None
     warehouse_id: str | None = None
+    # hub: notification destination ids its SQL alerts notify, beside the notify emails
+    alert_destinations: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     source_catalog_prefix: str = "stm_src"
 
@@ -248,8 +250,9 @@ def _validate_provider(cfg: Config, base: str, t: TargetSpec) -> None:
         raise ConfigError(
             base, "set exactly one of 'hub_sharing_identifier' (Databricks-to-Databricks) or 'open_sharing'"
         )
-    if t.sources:
-        raise ConfigError(f"{base}.sources", "only allowed for role 'hub'")
+    for attr in ("sources", "alert_destinations"):
+        if getattr(t, attr):
+            raise ConfigError(f"{base}.{attr}", "only allowed for role 'hub'")
     masked = t.share is not None and cfg.shares[t.share].mask_personal_data
     if masked and not t.warehouse_id:
         raise ConfigError(

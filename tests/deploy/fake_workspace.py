@@ -80,7 +80,8 @@ class FakeWorkspace:
     # table name -> its columns as a provider's share shows them (a table not listed has DEFAULT_COLUMNS)
     shared_columns: dict[str, list[catalog.ColumnInfo]] = field(default_factory=dict)
     statements: list[str] = field(default_factory=list)
-    key_rows: dict[str, int] = field(default_factory=dict)  # rows INSERTed into a table by a statement
+    key_rows: dict[str, int] = field(default_factory=dict)
+    alerts: dict[str, sql.AlertV2] = field(default_factory=dict)  # by id  # rows INSERTed into a table by a statement
     has_metastore: bool = True
     metastore_storage_root: str | None = "s3://metastore-root/m-1"
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(101))
@@ -142,7 +143,35 @@ class FakeWorkspace:
             )
         )
         ws.statement_execution.execute_statement.side_effect = self._execute
+        ws.alerts_v2.list_alerts.side_effect = lambda **_: iter(list(self.alerts.values()))
+        ws.alerts_v2.create_alert.side_effect = self._create_alert
+        ws.alerts_v2.update_alert.side_effect = self._update_alert
+        ws.alerts_v2.trash_alert.side_effect = lambda id, **_: self._delete(self.alerts, id)
         return ws
+
+    def _check_alert(self, alert: sql.AlertV2) -> None:
+        # https://docs.databricks.com/api/workspace/alertsv2/createalert: display_name, query_text, warehouse_id and
+        # evaluation are required; the query runs on the warehouse, so every table or view it reads must exist
+        if not (alert.display_name and alert.query_text and alert.warehouse_id and alert.evaluation):
+            raise InvalidParameterValue("an alert needs display_name, query_text, warehouse_id and evaluation")
+        missing = [".".join(r) for r in SOURCE_REF.findall(alert.query_text) if not self._exists(*r)]
+        if missing:
+            raise InvalidParameterValue(f"[TABLE_OR_VIEW_NOT_FOUND] The table or view {missing[0]} is not found")
+
+    def _create_alert(self, alert: sql.AlertV2) -> sql.AlertV2:
+        self._check_alert(alert)
+        created = sql.AlertV2.from_dict({**alert.as_dict(), "id": f"alert-{next(self._ids)}"})
+        created.lifecycle_state = sql.AlertLifecycleState.ACTIVE
+        self.alerts[created.id or ""] = created
+        return created
+
+    def _update_alert(self, id: str, alert: sql.AlertV2, update_mask: str) -> sql.AlertV2:
+        current = self._get(self.alerts, id)
+        self._check_alert(alert)
+        fields = {f.strip() for f in update_mask.split(",")}
+        merged = {**current.as_dict(), **{k: v for k, v in alert.as_dict().items() if k in fields}}
+        self.alerts[id] = sql.AlertV2.from_dict(merged)
+        return self.alerts[id]
 
     def _current(self) -> catalog.MetastoreAssignment:
         if not self.has_metastore:

@@ -1,0 +1,102 @@
+"""The hub's Databricks SQL alerts: one per rule of ``alerts.rules``, the same SQL ``stm alerts check`` runs locally.
+
+An alert counts its rule's rows (``SELECT count(*) AS events FROM (<rule>)``) on the hub's SQL warehouse every hour
+and notifies the target's ``notify`` emails and ``alert_destinations`` (notification destination ids) when the
+count is above zero (https://docs.databricks.com/api/workspace/alertsv2). It is ours by its description (the product
+marker, the target and a digest of what we set): apply creates it, updates it when the digest changes, and trashes
+ours that are no longer declared; alerts of the same name that we did not make are left alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from databricks.sdk.service import sql
+
+from deploy.model import Action, Change, digest, is_ours, marker
+from stm.alerts import rule_select
+from stm.config import AlertRule
+from stm.names import quote
+
+SCHEDULE = "0 0 * * * ?"  # hourly, on the hour (Quartz)
+UPDATE_MASK = "display_name,query_text,warehouse_id,evaluation,schedule,custom_description"
+
+
+@dataclass(frozen=True)
+class AlertWanted:
+    name: str  # display name: stm-<target>-<rule>
+    rule: str
+    alert: sql.AlertV2
+
+
+def display_name(target: str, rule: str) -> str:
+    return f"stm-{target}-{rule}"
+
+
+def wanted_alert(
+    target: str,
+    catalog: str,
+    schema: str,
+    warehouse_id: str,
+    rule_name: str,
+    rule: AlertRule,
+    emails: list[str],
+    destinations: list[str],
+) -> tuple[AlertWanted, tuple[str, ...]]:
+    """The alert for one rule, and the hub tables (views) its query reads."""
+    ref = f"{quote(catalog)}.{quote(schema)}"
+    select, tables = rule_select(rule, lambda t: f"{ref}.{quote(t)}")
+    subscriptions = [sql.AlertV2Subscription(user_email=e) for e in emails]
+    subscriptions += [sql.AlertV2Subscription(destination_id=d) for d in destinations]
+    evaluation = sql.AlertV2Evaluation(
+        source=sql.AlertV2OperandColumn(name="events"),
+        comparison_operator=sql.ComparisonOperator.GREATER_THAN,
+        threshold=sql.AlertV2Operand(value=sql.AlertV2OperandValue(double_value=0)),
+        empty_result_state=sql.AlertEvaluationState.OK,
+        notification=sql.AlertV2Notification(notify_on_ok=False, subscriptions=subscriptions or None),
+    )
+    alert = sql.AlertV2(
+        display_name=display_name(target, rule_name),
+        query_text=f"SELECT count(*) AS events FROM (\n{select}\n) AS rule_rows",
+        warehouse_id=warehouse_id,
+        evaluation=evaluation,
+        schedule=sql.CronSchedule(quartz_cron_schedule=SCHEDULE, timezone_id="UTC"),
+    )
+    alert.custom_description = marker(target, digest(alert.as_dict()))
+    return AlertWanted(alert.display_name or "", rule_name, alert), tables
+
+
+def alert_actions(
+    wanted: list[tuple[AlertWanted, tuple[str, ...]]],
+    observed: dict[str, sql.AlertV2],
+    views: set[str],
+    target: str,
+    destroy: bool,
+) -> list[Action]:
+    """Create, update, leave or trash each alert; ``observed`` by display name, ``views`` the hub's views."""
+    out: list[Action] = []
+    names = set()
+    for want, tables in [] if destroy else wanted:
+        names.add(want.name)
+        current = observed.get(want.name)
+        missing = [t for t in tables if t not in views]
+        if missing:
+            why = f"its query reads {missing[0]}, which the hub does not have yet (apply again once it has)"
+            out.append(Action("alert", want.name, Change.SKIP, why))
+            continue
+        if current is not None and not is_ours(current.custom_description):
+            out.append(Action("alert", want.name, Change.SKIP, "exists, not made by stm: left alone"))
+            continue
+        privilege = "CAN USE on the warehouse and SELECT on the hub views"
+        if current is None:
+            out.append(Action("alert", want.name, Change.CREATE, f"rule {want.rule}, hourly", want.alert, privilege))
+        elif current.custom_description != want.alert.custom_description:
+            payload = (current.id, want.alert)
+            out.append(Action("alert", want.name, Change.UPDATE, f"rule {want.rule}, hourly", payload, privilege))
+        else:
+            out.append(Action("alert", want.name, Change.UNCHANGED, f"rule {want.rule}"))
+    for name, current in sorted(observed.items()):
+        mine = is_ours(current.custom_description) and f"(target {target})" in (current.custom_description or "")
+        if mine and name not in names:
+            out.append(Action("alert", name, Change.DELETE, "no longer declared", current.id, "alert owner"))
+    return out
