@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_soak.py
 	$(PY) bench/bench_catchup.py
 	$(PY) bench/bench_anomalies.py
+	$(PY) bench/bench_forecast.py
 
 clean:
 	rm -rf $(VENV) .lake build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -42,6 +42,8 @@ setup(
             # delta-rs: the Spark-free reader of the sharing endpoint and the fast writer of the simulator
             "deltalake>=1.6,<1.7",
             "pyarrow>=20",
+            # the hub's cost forecasts (Holt-Winters with a weekly season)
+            "statsmodels>=0.14,<0.16",
             "pandas>=2.2,<3",
             "psutil>=5.9",
             "starlette>=0.40",

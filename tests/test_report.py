@@ -358,3 +358,17 @@ def test_report_alerts_newest_first_with_severity():
     section = html[html.index('id="alerts"') :].split("</section>")[0]
     assert HOSTILE not in section and ESCAPED in section
     assert section.index("cost_anomaly") < section.index("budget_over")  # newest first
+
+
+def test_report_forecast_per_account_then_workspaces():
+    data = sample_data("hub")
+    data.frames["cost_forecast"] = _frame(
+        "level source_account workspace_id as_of month_to_date_usd month_end_usd next_30_days_usd method",
+        [
+            ("workspace", ACCT, "11", D3, 1000.0, 3100.0, 3000.0, "holt-winters weekly"),
+            ("account", ACCT, None, D3, 1500.0, 4650.0, 4500.0, "holt-winters weekly"),
+        ],
+    )
+    section = _text(_html(data).split('id="forecast"')[1].split("</section>")[0])
+    assert section.index("all workspaces") < section.index("prod-eu")
+    assert "$4,650.00" in section and "$3,000.00" in section

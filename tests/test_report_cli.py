@@ -79,6 +79,7 @@ def test_load_report_data_provider_lake_reads_tables_and_labels_sources(tmp_path
         "jobs_current": "monitoring.workspace_usage.jobs_current not found",
         "cost_anomalies": "cost_anomalies: found on the hub only (stm hub finops)",
         "budget_status": "budget_status: found on the hub only (stm hub finops)",
+        "cost_forecast": "cost_forecast: found on the hub only (stm hub finops)",
         "alert_events": "alert_events: found on the hub only (stm alerts check)",
     }
     assert data.sync is not None and set(data.sync["table"]) == set(data.frames)

@@ -26,6 +26,7 @@ from stm.report.sections_ops import (
     budgets,
     cost_anomalies,
     flagged_trends,
+    forecasts,
     freshness,
     job_failures,
     trend_flags,
@@ -51,6 +52,7 @@ def build_report(data: ReportData, *, days: int = DEFAULT_DAYS, top: int = DEFAU
         trend_flags(data, window, labels),
         cost_anomalies(data, window, labels),
         budgets(data),
+        forecasts(data, labels),
         alerts(data),
         freshness(data, labels),
     ]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from stm.report.model import HUB_PREFIX, SYNC_STATUS, ReportData
+from stm.report.model import HUB_ONLY, HUB_PREFIX, SYNC_STATUS, ReportData
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +40,13 @@ REPORT_TABLES = (
     "jobs_current",
 )
 # Tables only the hub has, under their own names (``stm hub finops`` writes them)
-HUB_ONLY_TABLES = ("cost_anomalies", "budget_status", "alert_events")
 HUB_ONLY_WRITERS = {
     "cost_anomalies": "stm hub finops",
     "budget_status": "stm hub finops",
+    "cost_forecast": "stm hub finops",
     "alert_events": "stm alerts check",
 }
+assert set(HUB_ONLY_WRITERS) == set(HUB_ONLY)
 # Columns read when present (others, such as nested job settings, stay on disk).
 WANTED_COLUMNS = {
     "workspace_info": ("account_id", "workspace_id", "workspace_name"),
@@ -78,7 +79,7 @@ def load_report_data(
             data.missing[name] = f"{data.qualified(name)} {problem}"
             continue
         data.frames[name] = frame if data.mode == "hub" else with_source_columns(frame)
-    for name in HUB_ONLY_TABLES:
+    for name in HUB_ONLY:
         if data.mode != "hub":
             data.missing[name] = f"{name}: found on the hub only ({HUB_ONLY_WRITERS[name]})"
             continue

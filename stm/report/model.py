@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta, timezone
 import pandas as pd
 
 HUB_PREFIX = "all_"
+HUB_ONLY = ("cost_anomalies", "budget_status", "cost_forecast", "alert_events")  # the hub's own tables
 SYNC_STATUS = "sync_status"
 UNTAGGED = "untagged"
 NO_IDENTITY = "(no identity)"
@@ -31,7 +32,7 @@ class ReportData:
     generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
     def qualified(self, name: str) -> str:
-        own_name = name in (SYNC_STATUS, "cost_anomalies", "budget_status", "alert_events") or self.mode == "provider"
+        own_name = name in (SYNC_STATUS, *HUB_ONLY) or self.mode == "provider"
         table = name if own_name else HUB_PREFIX + name
         return f"{self.schema}.{table}"
 

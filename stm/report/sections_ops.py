@@ -475,3 +475,39 @@ def alerts(data: ReportData) -> Section:
         section, ["Raised (UTC)", "Rule", "Period", "Severity", "Message"], rows, frozenset(), MAX_ALERT_ROWS, "alerts"
     )
     return section
+
+
+FORECAST_COLUMNS = ("level", "source_account", "workspace_id", "as_of", "month_to_date_usd", "month_end_usd")
+
+
+def forecasts(data: ReportData, labels: Labels) -> Section:
+    section = Section(
+        "forecast",
+        "Forecast",
+        "Month end and the next 30 days per account and workspace (Holt-Winters with a weekly season, fitted on "
+        "the days before the newest, which is still arriving).",
+    )
+    frame, problem = need(data, "cost_forecast", FORECAST_COLUMNS)
+    if frame is None:
+        section.missing.append(problem)
+        return section
+    frame = numbers(frame, "month_to_date_usd", "month_end_usd", "next_30_days_usd")
+    frame = frame.sort_values(["source_account", "level", "month_end_usd"], ascending=[True, True, False])
+    rows: list[list[Cell]] = [
+        [
+            str(rec["source_account"]),
+            "all workspaces"
+            if rec["level"] == "account"
+            else labels.workspace(rec["source_account"], rec["workspace_id"]),
+            money(rec["month_to_date_usd"]),
+            money(rec["month_end_usd"]),
+            money(rec["next_30_days_usd"]),
+            str(rec.get("method", "")),
+        ]
+        for rec in frame.to_dict("records")
+    ]
+    if len(frame):
+        section.description += f" As of {as_dates(frame['as_of']).max():%Y-%m-%d}."
+    headers = ["Account", "Workspace", "Month to date", "Month end", "Next 30 days", "Method"]
+    section.tables.append(Table(headers, rows, frozenset({2, 3, 4})))
+    return section

@@ -28,7 +28,8 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         "all_workspaces_costs, cross_account_dashboard and sync_status under --lake-root. "
         "finops: judge every day of every (workspace, product) and job cost series against its own last 28 days "
         "(analytics.anomaly_* settings) into <hub.catalog>.<hub.schema>.cost_anomalies, and the month of every "
-        "budget (budgets:) into budget_status (local Spark)",
+        "budget (budgets:) into budget_status, and forecast each account's and workspace's month end and next 30 "
+        "days into cost_forecast (local Spark)",
     )
     p.add_argument("action", choices=["sync", "finops"])
     p.add_argument("--retries", type=int, default=2, help="client retries per request before a provider fails")
@@ -86,6 +87,7 @@ def finops_tables(cfg: Config, store: TableStore) -> list[str]:
     """Write the hub's FinOps tables (cost anomalies, budget status); one summary line each."""
     from stm.anomalies import write_anomalies
     from stm.budgets import write_budgets
+    from stm.forecast import write_forecast
 
     lines = []
     found = write_anomalies(cfg, store)
@@ -93,6 +95,8 @@ def finops_tables(cfg: Config, store: TableStore) -> list[str]:
         lines.append("cost anomalies: not judged (no consolidated costs)")
     else:
         lines.append(f"cost anomalies: {sum(found.values())} ({', '.join(f'{k} {v}' for k, v in found.items())})")
+    forecasts = write_forecast(cfg, store)
+    lines.append("forecasts: none (no consolidated costs)" if forecasts is None else f"forecasts: {forecasts} series")
     budgets = write_budgets(cfg, store)
     if budgets is None:
         lines.append("budgets: none declared" if not cfg.budgets else "budgets: not judged (no consolidated costs)")
