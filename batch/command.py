@@ -6,7 +6,6 @@ import argparse
 import sys
 from typing import Any
 
-from batch.ingest import ingest_job
 from batch.registry import JOBS, BatchContext, BatchJob, JobResult, resolve_jobs, run_jobs
 from stm.cli import iso_date, text_table
 from stm.config import Config, load_config
@@ -21,6 +20,8 @@ JOB_MODULES: tuple[str, ...] = ("batch.jobs", "batch.models_jobs", "batch.finops
 def available_jobs(cfg: Config) -> dict[str, BatchJob]:
     """Every batch job: the registered ones plus one ingest job per non-streamable catalog table."""
     import importlib
+
+    from batch.ingest import ingest_job  # here, not at the top: `stm --help` must not load pyspark
 
     for module in JOB_MODULES:
         importlib.import_module(module)

@@ -8,7 +8,6 @@ from typing import Any
 from stm.config import load_config
 from stm.engine import CHECKPOINTS_DIR, require_lake_root
 from stm.errors import UsageError
-from streaming.apps import resolve_apps
 from streaming.checkpoints import Checkpoints
 
 
@@ -35,6 +34,8 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
 
 
 def run_reset(args: argparse.Namespace) -> int:
+    from streaming.apps import resolve_apps  # here, not at the top: `stm --help` must not load pyspark
+
     cfg = load_config(args.config)
     (app,) = resolve_apps(cfg, [args.app], False)
     if cfg.engine == "local":

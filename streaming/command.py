@@ -11,9 +11,7 @@ from typing import Any
 from stm.config import load_config, parse_trigger
 from stm.engine import open_engine
 from stm.store.base import StreamOptions
-from streaming.apps import resolve_apps
 from streaming.checkpoints import Checkpoints
-from streaming.runner import StreamRunner, summary_table
 
 
 def register(sub: Any, parent: argparse.ArgumentParser) -> None:
@@ -37,6 +35,10 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # here, not at the top: `stm --help` must not load pyspark
+    from streaming.apps import resolve_apps
+    from streaming.runner import StreamRunner, summary_table
+
     cfg = load_config(args.config)
     trigger = parse_trigger(args.trigger or cfg.streaming.trigger, "--trigger" if args.trigger else "streaming.trigger")
     apps = resolve_apps(cfg, args.apps, args.all_apps)
