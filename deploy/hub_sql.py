@@ -17,6 +17,7 @@ from stm import anomalies, budgets
 from stm.config import AnalyticsConfig, BudgetSpec
 from stm.errors import InvalidIdentifier
 from stm.names import quote
+from stm.names import sql_string as literal
 from stm.specs import SharedTableSpec
 
 PREFIX = "all_"
@@ -81,11 +82,6 @@ class PendingView:
 
 def view_name(table: str) -> str:
     return PREFIX + table
-
-
-def literal(value: str) -> str:
-    """A Databricks SQL string literal (backslash escapes are on by default there)."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def union_columns(provided: list[Provided]) -> list[Column]:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from stm.config import AlertRule, Config, check_webhook
+from stm.names import sql_string
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -35,10 +36,6 @@ TABLE = "alert_events"
 WEBHOOK_ENV = "STM_ALERT_WEBHOOK_URL"
 SEVERITIES = ("low", "medium", "high")
 KEYS = ("rule", "alert_key", "period")
-
-
-def _text(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def rule_select(rule: AlertRule, ref: Callable[[str], str]) -> tuple[str, tuple[str, ...]]:
@@ -126,21 +123,17 @@ def post(url: str, body: dict[str, Any], timeout: float = 10.0) -> None:
 
 def evaluate(cfg: Config, store: TableStore) -> tuple[DataFrame | None, dict[str, str]]:
     """Every rule's rows as one frame (``rule, alert_key, period, severity, message``) and the rules skipped."""
-    session = store.spark.newSession()
-    mine = store.bound(session)
     hub = f"{cfg.hub.catalog}.{cfg.hub.schema}"
-    present: set[str] = set()
+    queries = {name: rule_select(rule, lambda t: t) for name, rule in sorted(cfg.alerts.rules.items())}
+    needed = [t for _, tables in queries.values() for t in tables]
+    session, present = store.view_session(cfg.hub.catalog, cfg.hub.schema, needed)
     parts, skipped = [], {}
-    for name, rule in sorted(cfg.alerts.rules.items()):
-        sql, tables = rule_select(rule, lambda t: t)
-        missing = [t for t in tables if not mine.exists(f"{hub}.{t}")]
+    for name, (sql, tables) in queries.items():
+        missing = [t for t in tables if t not in present]
         if missing:
             skipped[name] = f"{hub}.{missing[0]} not found"
             continue
-        for table in set(tables) - present:
-            mine.read(f"{hub}.{table}").createOrReplaceTempView(table)
-            present.add(table)
-        parts.append(session.sql(sql).selectExpr(f"{_text(name)} AS rule", "*"))
+        parts.append(session.sql(sql).selectExpr(f"{sql_string(name)} AS rule", "*"))
     if not parts:
         return None, skipped
     union = parts[0]

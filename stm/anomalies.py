@@ -149,14 +149,7 @@ def detect(cfg: Config, store: TableStore) -> DataFrame | None:
 
     The hub's tables are named in the SQL through temporary views of a session of its own, so nothing is left
     behind in the caller's session."""
-    session = store.spark.newSession()
-    mine = store.bound(session)
-    present = set()
-    for table in (COSTS, JOBS):
-        name = f"{cfg.hub.catalog}.{cfg.hub.schema}.{table}"
-        if mine.exists(name):
-            mine.read(name).createOrReplaceTempView(table)
-            present.add(table)
+    session, present = store.view_session(cfg.hub.catalog, cfg.hub.schema, (COSTS, JOBS))
     if not present:
         return None
     return session.sql(anomalies_select(lambda t: t, cfg.analytics, present))

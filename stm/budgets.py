@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from stm.config import BudgetSpec, Config
+from stm.names import sql_string
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -36,11 +37,6 @@ COLUMNS = (
 )
 
 
-def _literal(value: str) -> str:
-    """A SQL string literal that reads the same in Spark and Databricks SQL (backslash escapes on)."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def scope_of(spec: BudgetSpec) -> tuple[str, str]:
     """``(scope, what it matches)`` of a budget."""
     for scope in ("account", "workspace", "product", "tag"):
@@ -55,16 +51,16 @@ def _spend(name: str, spec: BudgetSpec, ref: Callable[[str], str]) -> str:
     scope, value = scope_of(spec)
     table, condition = ref(COSTS), "TRUE"
     if scope == "account":
-        condition = f"c.source_account = {_literal(value)}"
+        condition = f"c.source_account = {sql_string(value)}"
     elif scope == "workspace":
-        condition = f"c.workspace_id = {_literal(value)}"
+        condition = f"c.workspace_id = {sql_string(value)}"
     elif scope == "product":
-        condition = f"c.billing_origin_product = {_literal(value)}"
+        condition = f"c.billing_origin_product = {sql_string(value)}"
     elif scope == "tag":
         key, tag_value = value.split("=", 1)
-        table, condition = ref(TAGS), f"c.tag_key = {_literal(key)} AND c.tag_value = {_literal(tag_value)}"
+        table, condition = ref(TAGS), f"c.tag_key = {sql_string(key)} AND c.tag_value = {sql_string(tag_value)}"
     return (
-        f"SELECT {_literal(name)} AS budget, '{scope}' AS scope, {_literal(value)} AS matches, a.as_of, "
+        f"SELECT {sql_string(name)} AS budget, '{scope}' AS scope, {sql_string(value)} AS matches, a.as_of, "
         f"CAST({spec.amount!r} AS DECIMAL(38, 2)) AS budget_usd, COALESCE(SUM(c.total_cost_usd), 0) AS spent\n"
         f"  FROM as_of AS a LEFT JOIN {table} AS c\n"
         f"    ON c.usage_date BETWEEN trunc(a.as_of, 'MM') AND a.as_of AND {condition}\n"
@@ -100,13 +96,10 @@ def evaluate(cfg: Config, store: TableStore) -> DataFrame | None:
     """Budget status over the hub's tables, through temporary views of a session of its own (None: nothing to do)."""
     if not cfg.budgets:
         return None
-    session = store.spark.newSession()
-    mine = store.bound(session)
-    for table in (COSTS, *((TAGS,) if needs_tags(cfg.budgets) else ())):
-        name = f"{cfg.hub.catalog}.{cfg.hub.schema}.{table}"
-        if not mine.exists(name):
-            return None
-        mine.read(name).createOrReplaceTempView(table)
+    needed = {COSTS, *((TAGS,) if needs_tags(cfg.budgets) else ())}
+    session, present = store.view_session(cfg.hub.catalog, cfg.hub.schema, sorted(needed))
+    if present != needed:
+        return None
     return session.sql(budgets_select(lambda t: t, cfg.budgets))
 
 

@@ -36,3 +36,8 @@ def split_table_name(full_name: object, what: str = "table name") -> tuple[str, 
 def quote_table(full_name: str) -> str:
     """Quote ``catalog.schema.table`` part by part."""
     return ".".join(quote(p) for p in split_table_name(full_name))
+
+
+def sql_string(value: str) -> str:
+    """A SQL string literal that reads the same in Spark SQL and Databricks SQL (backslash escapes are on in both)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from stm.report.model import HUB_ONLY, HUB_PREFIX, SYNC_STATUS, ReportData
+from stm.report.model import HUB_ONLY, HUB_ONLY_WRITERS, HUB_PREFIX, SYNC_STATUS, ReportData
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +39,6 @@ REPORT_TABLES = (
     "workspace_info",
     "jobs_current",
 )
-# Tables only the hub has, under their own names (``stm hub finops`` writes them)
-HUB_ONLY_WRITERS = {
-    "cost_anomalies": "stm hub finops",
-    "budget_status": "stm hub finops",
-    "cost_forecast": "stm hub finops",
-    "alert_events": "stm alerts check",
-}
-assert set(HUB_ONLY_WRITERS) == set(HUB_ONLY)
 # Columns read when present (others, such as nested job settings, stay on disk).
 WANTED_COLUMNS = {
     "workspace_info": ("account_id", "workspace_id", "workspace_name"),

@@ -14,7 +14,14 @@ from datetime import date, datetime, timedelta, timezone
 import pandas as pd
 
 HUB_PREFIX = "all_"
-HUB_ONLY = ("cost_anomalies", "budget_status", "cost_forecast", "alert_events")  # the hub's own tables
+# the hub's own tables (not all_-prefixed), and the command that writes each
+HUB_ONLY_WRITERS = {
+    "cost_anomalies": "stm hub finops",
+    "budget_status": "stm hub finops",
+    "cost_forecast": "stm hub finops",
+    "alert_events": "stm alerts check",
+}
+HUB_ONLY = tuple(HUB_ONLY_WRITERS)
 SYNC_STATUS = "sync_status"
 UNTAGGED = "untagged"
 NO_IDENTITY = "(no identity)"

@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +67,19 @@ class TableStore(ABC):
         other.spark = spark
         other._guard = WriteGuard()
         return other
+
+    def view_session(self, catalog: str, schema: str, tables: Iterable[str]) -> tuple[SparkSession, set[str]]:
+        """A new session in which each of ``tables`` that exists in ``catalog.schema`` is a temporary view under
+        its own name, for SQL that names them plainly; nothing is left in this store's session. The tables found."""
+        session = self.spark.newSession()
+        mine = self.bound(session)
+        found = set()
+        for table in dict.fromkeys(tables):
+            name = f"{catalog}.{schema}.{table}"
+            if mine.exists(name):
+                mine.read(name).createOrReplaceTempView(table)
+                found.add(table)
+        return session, found
 
     # -- the naming seam ----------------------------------------------------------------------------------------
     @abstractmethod
