@@ -148,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     progress.step("writing the dashboard")
     from stm.report.command import write_report
 
-    report = write_report(hub_cfg, root / "hub", root / "report.html")
+    report = write_report(hub_cfg, hub_store, root / "report.html")
     progress.step("done")
     print(hub_cost_summary(root / "hub", hub_cfg, dict(accounts)))
     print(f"report: {report.resolve()}")

@@ -15,6 +15,7 @@ from deltalake import write_deltalake
 
 from stm.cli import main
 from stm.report.data import load_report_data
+from stm.store.local import LocalTableStore
 from tests.test_report import ESCAPED, HOSTILE, sample_frames
 
 STM = [sys.executable, "-c", "from stm.cli import entry; entry()"]
@@ -69,8 +70,8 @@ def _stm(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*STM, *args], capture_output=True, text=True, env=env, timeout=120, check=False)
 
 
-def test_load_report_data_provider_lake_reads_tables_and_labels_sources(tmp_path):
-    data = load_report_data(provider_lake(tmp_path), OUTPUT)
+def test_load_report_data_provider_lake_reads_tables_and_labels_sources(spark, tmp_path):
+    data = load_report_data(LocalTableStore(spark, provider_lake(tmp_path)), OUTPUT)
     assert data.mode == "provider" and data.schema == "monitoring.workspace_usage"
     costs = data.frames["cost_by_product"]
     assert costs["total_cost_usd"].sum() == pytest.approx(2600.0)
@@ -85,10 +86,10 @@ def test_load_report_data_provider_lake_reads_tables_and_labels_sources(tmp_path
     assert data.sync is not None and set(data.sync["table"]) == set(data.frames)
 
 
-def test_load_report_data_prefers_the_hub_schema_when_present(tmp_path):
-    data = load_report_data(hub_lake(provider_lake(tmp_path)), OUTPUT)
+def test_load_report_data_prefers_the_hub_schema_when_present(spark, tmp_path):
+    data = load_report_data(LocalTableStore(spark, hub_lake(provider_lake(tmp_path))), OUTPUT)
     assert data.mode == "hub" and data.schema == "monitoring_hub.consolidated"
-    assert set(data.frames["cost_by_job"]["source_account"]) == {"acme"}
+    assert set(data.frames["cost_by_product"]["source_account"]) == {"acme"}  # the hub's rows, not the provider's
     assert data.sync is not None and list(data.sync["status"]) == ["synced"]
     assert "monitoring_hub.consolidated.all_jobs_current not found" in data.missing["jobs_current"]
 

@@ -6,12 +6,15 @@ import argparse
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stm.config import Config, load_config
 from stm.engine import require_lake_root
 from stm.errors import UsageError
 from stm.report import DEFAULT_DAYS, DEFAULT_TOP
+
+if TYPE_CHECKING:
+    from stm.store.delta import TableStore
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +34,9 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
         "report",
         parents=[parent],
         help="write an HTML dashboard of cost, jobs, AI/ML spend, trends and freshness",
-        description="Write one self-contained HTML file (no network needed to open it) from the hub's "
-        "consolidated tables (hub.catalog/hub.schema, default monitoring_hub.consolidated) under --lake-root or, "
+        description="Write one self-contained HTML file (no network needed to open it) by running the dashboard's "
+        "datasets (the SQL the Databricks hub's dashboard runs) on Spark over the hub's consolidated tables "
+        "(hub.catalog/hub.schema, default monitoring_hub.consolidated) under --lake-root or, "
         "when the lake has no hub, from the provider tables (output.catalog/output.schema, default "
         "monitoring.workspace_usage). A missing table leaves its section empty with a note.",
     )
@@ -55,17 +59,22 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.is_dir():
         raise UsageError(f"--out {out}: is a directory; give a file name such as report.html")
-    write_report(cfg, lake, out, days=args.days, top=args.top)
+    from stm.engine import open_engine
+
+    engine = open_engine(cfg, lake, "stm-report")
+    write_report(cfg, engine.store, out, days=args.days, top=args.top)
     return 0
 
 
-def write_report(cfg: Config, lake: Path, out: Path, *, days: int = DEFAULT_DAYS, top: int = DEFAULT_TOP) -> Path:
-    """Render the dashboard of ``lake`` (a hub, or a provider lake) to ``out``, atomically; print where it is."""
+def write_report(
+    cfg: Config, store: TableStore, out: Path, *, days: int = DEFAULT_DAYS, top: int = DEFAULT_TOP
+) -> Path:
+    """Render the dashboard of ``store`` (a hub, or a provider lake) to ``out``, atomically; print where it is."""
     from stm.report.build import build_report
     from stm.report.data import load_report_data
     from stm.report.render import render_html
 
-    data = load_report_data(lake, (cfg.output.catalog, cfg.output.schema), (cfg.hub.catalog, cfg.hub.schema))
+    data = load_report_data(store, (cfg.output.catalog, cfg.output.schema), (cfg.hub.catalog, cfg.hub.schema))
     html = render_html(build_report(data, days=days, top=top))
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.tmp")

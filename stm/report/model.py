@@ -13,6 +13,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import pandas as pd
 
+from stm.dashboard.definition import section_title
+
 HUB_PREFIX = "all_"
 # the hub's own tables (not all_-prefixed), and the command that writes each
 HUB_ONLY_WRITERS = {
@@ -35,6 +37,7 @@ class ReportData:
     schema: str  # the schema read, as catalog.schema
     frames: dict[str, pd.DataFrame] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)  # name -> "<qualified table> not found" (or why unread)
+    absent: dict[str, list[str]] = field(default_factory=dict)  # dataset -> its columns the table lacks
     sync: pd.DataFrame | None = None  # sync_status rows (hub) or last commit per table (provider)
     generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
@@ -82,6 +85,11 @@ class Section:
     notes: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     half: bool = False  # half width on wide screens
+
+
+def new_section(key: str, description: str, *, half: bool = False) -> Section:
+    """The report section ``key``, titled as its panel of the dashboard definition."""
+    return Section(key, section_title(key), description, half=half)
 
 
 @dataclass

@@ -17,6 +17,7 @@ from stm.report.model import (
     Window,
     day_label,
     need,
+    new_section,
     numbers,
     scope_columns,
     top_with_other,
@@ -50,9 +51,8 @@ def _share(value: float, total: float) -> str:
 
 def daily_by_workspace(data: ReportData, window: Window, labels: Labels) -> Section:
     """Cost per day, one stacked series per account and workspace."""
-    section = Section(
+    section = new_section(
         "daily",
-        "Cost per day by account and workspace",
         f"List-price cost (USD) per usage date, {window.start:%b %d} to {window.end:%b %d, %Y}, "
         "corrections netted; one colour per workspace.",
     )
@@ -110,9 +110,9 @@ def daily_by_workspace(data: ReportData, window: Window, labels: Labels) -> Sect
 
 
 def _ranked(
-    data: ReportData, window: Window, name: str, key: str, title: str, description: str
+    data: ReportData, window: Window, name: str, key: str, description: str
 ) -> tuple[Section, pd.DataFrame | None]:
-    section = Section(name, title, description, half=True)
+    section = new_section(name, description, half=True)
     frame, problem = _costs(data, name, window, key)
     if frame is None:
         section.missing.append(problem)
@@ -129,11 +129,11 @@ def _bar_and_table(
 
 
 def _by_dimension(
-    data: ReportData, window: Window, top: int, table: str, key: str, heading: tuple[str, str, str], color: str
+    data: ReportData, window: Window, top: int, table: str, key: str, heading: tuple[str, str], color: str
 ) -> Section:
     """Cost and DBUs per value of ``key``: the ``top`` largest as bars, with the same rows as a table."""
-    title, description, column = heading
-    section, frame = _ranked(data, window, table, key, title, description)
+    description, column = heading
+    section, frame = _ranked(data, window, table, key, description)
     if frame is None:
         return section
     dbus = frame["total_dbus"] if "total_dbus" in frame.columns else 0.0
@@ -150,19 +150,17 @@ def _by_dimension(
 
 
 def by_product(data: ReportData, window: Window, top: int) -> Section:
-    heading = ("Cost by product", "Billing origin product (the product that generated the usage).", "Product")
+    heading = ("Billing origin product (the product that generated the usage).", "Product")
     return _by_dimension(data, window, top, "cost_by_product", "billing_origin_product", heading, charts.PALETTE[0])
 
 
 def by_sku(data: ReportData, window: Window, top: int) -> Section:
-    heading = ("Cost by SKU", f"The {top} SKUs with the highest cost; share of all SKUs.", "SKU")
+    heading = (f"The {top} SKUs with the highest cost; share of all SKUs.", "SKU")
     return _by_dimension(data, window, top, "cost_by_sku", "sku_name", heading, charts.PALETTE[4])
 
 
 def top_jobs(data: ReportData, window: Window, labels: Labels, top: int) -> Section:
-    section, frame = _ranked(
-        data, window, "cost_by_job", "job_id", "Top jobs by cost", f"The {top} most expensive jobs."
-    )
+    section, frame = _ranked(data, window, "cost_by_job", "job_id", f"The {top} most expensive jobs.")
     if frame is None:
         return section
     acct, ws = scope_columns(frame)
@@ -194,7 +192,6 @@ def top_users(data: ReportData, window: Window, top: int) -> Section:
         window,
         "cost_by_user",
         "user_identity",
-        "Top users by cost",
         f"The {top} identities (run as) that spend most.",
     )
     if frame is None:
@@ -220,9 +217,8 @@ def top_users(data: ReportData, window: Window, top: int) -> Section:
 
 
 def untagged_share(data: ReportData, window: Window, top: int) -> Section:
-    section = Section(
+    section = new_section(
         "tags",
-        "Untagged share of cost",
         "Per tag key, the cost of usage that carries the key (tagged) and of usage that lacks it (untagged).",
     )
     frame, problem = _costs(data, "cost_by_tag", window, "tag_key", "tag_value")
@@ -263,13 +259,13 @@ SOURCE_LABELS = {"idle_warehouse": "idle warehouse", "ad_hoc": "ad hoc", "sql_qu
 
 def warehouse_queries(data: ReportData, window: Window, top: int) -> Section:
     """SQL warehouse cost attributed to statements (``query_cost_by_source``, ``query_cost_by_user``)."""
-    section = Section(
+    section = new_section(
         "queries",
-        "SQL warehouse cost by source and user",
         "Each warehouse-hour's billed cost shared among the statements that ran in it by execution time; hours "
         "without statements stay on the warehouse as idle (docs/ATTRIBUTION.md).",
     )
-    frame, problem = need(data, "query_cost_by_source", ("usage_date", "source_type", "source_id", "cost_usd"))
+    columns = ("usage_date", "source_type", "source_id", "cost_usd", "statements")
+    frame, problem = need(data, "query_cost_by_source", columns)
     if frame is None:
         section.missing.append(problem)
         return section
@@ -315,9 +311,8 @@ def warehouse_queries(data: ReportData, window: Window, top: int) -> Section:
 
 def governance(data: ReportData, labels: Labels, top: int) -> Section:
     """The most expensive untagged resources and the right-sizing findings (each table covers its own window)."""
-    section = Section(
+    section = new_section(
         "governance",
-        "Untagged resources and right-sizing",
         "Resources whose latest usage lacks a required tag key, and idle or oversized compute with the saving if "
         "right-sized, over the last analytics.lookback_days days (docs/ATTRIBUTION.md).",
     )
@@ -360,9 +355,8 @@ def governance(data: ReportData, labels: Labels, top: int) -> Section:
 
 def serverless_policies(data: ReportData, window: Window, top: int) -> Section:
     """Serverless cost per product and budget policy (``serverless_cost``, one tag key's rows: each record once)."""
-    section = Section(
+    section = new_section(
         "serverless",
-        "Serverless cost by budget policy",
         "Serverless jobs, notebooks, SQL and other serverless products by budget policy; 'no_policy' is usage no "
         "budget policy covers.",
         half=True,

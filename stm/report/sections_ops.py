@@ -21,6 +21,7 @@ from stm.report.model import (
     as_dates,
     day_label,
     need,
+    new_section,
     numbers,
     scope_columns,
 )
@@ -51,9 +52,7 @@ def job_names(data: ReportData) -> dict[tuple[str, str], str]:
 
 
 def job_failures(data: ReportData, window: Window, labels: Labels, top: int) -> Section:
-    section = Section(
-        "jobs", "Job failure rates", "Share of finished runs that failed (FAILED, TIMED_OUT, ERROR), per run date."
-    )
+    section = new_section("jobs", "Share of finished runs that failed (FAILED, TIMED_OUT, ERROR), per run date.")
     frame, problem = need(data, "job_runs_summary", ("run_date", "job_id", "total_runs", "failed_runs"))
     if frame is None:
         section.missing.append(problem)
@@ -146,7 +145,7 @@ def _weekly_success(data: ReportData, window: Window) -> list[Table]:
 
 
 def aiml_spend(data: ReportData, window: Window, labels: Labels) -> Section:
-    section = Section("aiml", "AI/ML spend", "Model serving, vector search and foundation model training, per day.")
+    section = new_section("aiml", "Model serving, vector search and foundation model training, per day.")
     frame, problem = need(data, "aiml_executive_summary", ("summary_date", "total_aiml_cost"))
     if frame is None:
         section.missing.append(problem)
@@ -225,7 +224,7 @@ def _change_badge(change_percent: float) -> Badge:
 
 
 def trend_flags(data: ReportData, window: Window, labels: Labels) -> Section:
-    section = Section("trends", "Week-over-week trend flags", "Weekly cost changes beyond the configured threshold.")
+    section = new_section("trends", "Weekly cost changes beyond the configured threshold.")
     frame = flagged_trends(data, window)
     if frame is None:
         section.missing.append(need(data, "cost_trend_analysis", TREND_COLUMNS)[1])
@@ -274,9 +273,7 @@ def _freshness_badge(newest: date | None, today: date) -> Badge:
 
 
 def freshness(data: ReportData, labels: Labels) -> Section:
-    section = Section(
-        "freshness", "Data freshness", "Newest usage date per source, and the last sync of each provider."
-    )
+    section = new_section("freshness", "Newest usage date per source, and the last sync of each provider.")
     today = data.generated_at.date()
     newest: dict[tuple[str, str], dict[str, date]] = {}
     for table, column in (("cost_by_product", "usage_date"), ("job_runs_summary", "run_date")):
@@ -365,15 +362,25 @@ def _sync_tables(data: ReportData, section: Section) -> list[Table]:
     ]
 
 
-ANOMALY_COLUMNS = ("series", "usage_date", "actual_cost_usd", "expected_cost_usd", "deviation_usd", "severity")
+ANOMALY_COLUMNS = (
+    "series",
+    "account_id",
+    "workspace_id",
+    "usage_date",
+    "billing_origin_product",
+    "job_id",
+    "actual_cost_usd",
+    "expected_cost_usd",
+    "deviation_usd",
+    "severity",
+)
 MAX_ANOMALY_ROWS = 12
 _SEVERITY_TONE = {"high": "bad", "medium": "warn", "low": "neutral"}
 
 
 def cost_anomalies(data: ReportData, window: Window, labels: Labels) -> Section:
-    section = Section(
+    section = new_section(
         "anomalies",
-        "Cost anomalies",
         "Days whose cost of a workspace's product or of a job jumped far above its own usual level "
         "(median of the 28 days before, or of the same weekday for a weekly series), newest first.",
     )
@@ -410,14 +417,23 @@ def cost_anomalies(data: ReportData, window: Window, labels: Labels) -> Section:
     return section
 
 
-BUDGET_COLUMNS = ("budget", "scope", "matches", "as_of", "budget_usd", "month_to_date_usd", "status")
+BUDGET_COLUMNS = (
+    "budget",
+    "scope",
+    "matches",
+    "as_of",
+    "budget_usd",
+    "month_to_date_usd",
+    "burn_rate_usd_per_day",
+    "projected_month_end_usd",
+    "status",
+)
 _STATUS_TONE = {"over": "bad", "at risk": "warn", "ok": "good"}
 
 
 def budgets(data: ReportData) -> Section:
-    section = Section(
+    section = new_section(
         "budgets",
-        "Budgets",
         "Month to date against each monthly budget, the burn rate so far and where it leads by the end of the month.",
     )
     frame, problem = need(data, "budget_status", BUDGET_COLUMNS)
@@ -453,7 +469,7 @@ MAX_ALERT_ROWS = 12
 
 
 def alerts(data: ReportData) -> Section:
-    section = Section("alerts", "Alerts", "Events raised by the alert rules (stm alerts check), newest first.")
+    section = new_section("alerts", "Events raised by the alert rules (stm alerts check), newest first.")
     frame, problem = need(data, "alert_events", ALERT_COLUMNS)
     if frame is None:
         section.missing.append(problem)
@@ -477,13 +493,20 @@ def alerts(data: ReportData) -> Section:
     return section
 
 
-FORECAST_COLUMNS = ("level", "source_account", "workspace_id", "as_of", "month_to_date_usd", "month_end_usd")
+FORECAST_COLUMNS = (
+    "level",
+    "source_account",
+    "workspace_id",
+    "as_of",
+    "month_to_date_usd",
+    "month_end_usd",
+    "next_30_days_usd",
+)
 
 
 def forecasts(data: ReportData, labels: Labels) -> Section:
-    section = Section(
+    section = new_section(
         "forecast",
-        "Forecast",
         "Month end and the next 30 days per account and workspace (Holt-Winters with a weekly season, fitted on "
         "the days before the newest, which is still arriving).",
     )
