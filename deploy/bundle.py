@@ -1,4 +1,11 @@
-"""``stm deploy bundle``: the same jobs as a Databricks Asset Bundle (``databricks.yml``), for bundle users."""
+"""``stm deploy bundle``: a target as a Databricks Asset Bundle (``databricks.yml``), for bundle users.
+
+A provider's bundle holds its jobs, with the bundle's own wheel and config paths. A hub's bundle holds what apply
+puts on the hub beside its views: the AI/BI dashboard (``resources.dashboards``, its body in
+``dashboards/<target>.lvdash.json``) and one SQL alert per rule (``resources.alerts``). The bundle tracks them by its
+own state, in the bundle's own workspace folder (apply's dashboard is in /Workspace/Shared/system-tables-monitor).
+Catalogs, shares, recipients and the hub's views stay with apply (run it first).
+"""
 
 from __future__ import annotations
 
@@ -6,45 +13,90 @@ from typing import Any
 
 import yaml
 
-from deploy.desired import config_overlay, location
+from deploy.desired import config_overlay, hub_desired, location
+from deploy.hub_alerts import wanted_alert
+from deploy.hub_dashboard import wanted_dashboard
 from deploy.jobs import TAG_DIGEST, Artifacts, all_job_settings
 from stm.config import Config
 
 BUNDLE_WHEEL = "./dist/*.whl"
 OVERLAY_DIR = "stm-deploy"
+DASHBOARD_DIR = "dashboards"
 
 
 def overlay_file(target_name: str) -> str:
     return f"{OVERLAY_DIR}/{target_name}.yml"
 
 
-def bundle_tree(cfg: Config, target_name: str) -> dict[str, Any]:
-    """The bundle as data: the declared jobs with the bundle's own wheel and config paths."""
-    target = cfg.targets[target_name]
-    loc = location(cfg, target)
+def dashboard_file(target_name: str) -> str:
+    return f"{DASHBOARD_DIR}/{target_name}.lvdash.json"
+
+
+def _provider_resources(cfg: Config, target_name: str) -> dict[str, Any]:
     artifacts = Artifacts(wheel=BUNDLE_WHEEL, config=f"${{workspace.file_path}}/{overlay_file(target_name)}")
-    resources: dict[str, Any] = {}
+    jobs: dict[str, Any] = {}
     for key, settings in all_job_settings(cfg, target_name, artifacts).items():
         job = settings.as_dict()
         job["tags"].pop(TAG_DIGEST, None)  # the bundle tracks its jobs by its own state
-        resources[key] = job
+        jobs[key] = job
+    return {"jobs": jobs}
+
+
+def _hub_resources(cfg: Config, target_name: str) -> dict[str, Any]:
+    d = hub_desired(cfg, target_name)
+    want = wanted_dashboard(d.target, d.catalog, d.schema, d.warehouse_id, bool(d.budgets))
+    dashboard = {
+        "display_name": want.name,
+        "file_path": f"./{dashboard_file(target_name)}",
+        "warehouse_id": d.warehouse_id,
+        "dataset_catalog": d.catalog,
+        "dataset_schema": d.schema,
+        "embed_credentials": False,
+    }
+    alerts = {}
+    for name, rule in sorted(d.alert_rules.items()):
+        if rule.kind.startswith("budget_") and not d.budgets:
+            continue  # no budgets declared: nothing for this rule to watch (as apply skips it)
+        wanted, _ = wanted_alert(
+            d.target, d.catalog, d.schema, d.warehouse_id, name, rule, d.notify, d.alert_destinations
+        )
+        alerts[name] = wanted.alert.as_dict()
+    return {"dashboards": {"cost_and_usage": dashboard}, "alerts": alerts}
+
+
+def bundle_tree(cfg: Config, target_name: str) -> dict[str, Any]:
+    """The bundle as data: a provider's jobs, or a hub's dashboard and alerts."""
+    target = cfg.targets[target_name]
+    loc = location(cfg, target)
+    hub = target.role != "provider"
+    resources = _hub_resources(cfg, target_name) if hub else _provider_resources(cfg, target_name)
     workspace: dict[str, Any] = {"artifact_path": f"{loc.root}/bundle"}
     if target.host:
         workspace["host"] = target.host
     if target.profile:
         workspace["profile"] = target.profile
-    return {
-        "bundle": {"name": "system-tables-monitor"},
-        "artifacts": {"stm_wheel": {"type": "whl", "build": "python -m pip wheel --no-deps -w dist .", "path": "."}},
-        "sync": {"include": [f"{OVERLAY_DIR}/*.yml"]},
-        "resources": {"jobs": resources},
-        "targets": {target_name: {"mode": "production", "default": True, "workspace": workspace}},
-    }
+    tree: dict[str, Any] = {"bundle": {"name": "system-tables-monitor"}}
+    if not hub:
+        tree["artifacts"] = {
+            "stm_wheel": {"type": "whl", "build": "python -m pip wheel --no-deps -w dist .", "path": "."}
+        }
+        tree["sync"] = {"include": [f"{OVERLAY_DIR}/*.yml"]}
+    tree["resources"] = resources
+    tree["targets"] = {target_name: {"mode": "production", "default": True, "workspace": workspace}}
+    return tree
 
 
 def bundle_files(cfg: Config, target_name: str) -> dict[str, str]:
-    """``{relative path: text}``: databricks.yml and the config overlay its tasks run with."""
-    loc = location(cfg, cfg.targets[target_name])
+    """``{relative path: text}``: databricks.yml, and the config overlay a provider's tasks run with or the
+    dashboard body a hub's bundle deploys."""
+    target = cfg.targets[target_name]
+    loc = location(cfg, target)
     header = f"# Generated by `stm deploy bundle --target {target_name}`; edit conf/*.yml and regenerate.\n"
-    text = header + yaml.safe_dump(bundle_tree(cfg, target_name), sort_keys=False, width=120)
-    return {"databricks.yml": text, overlay_file(target_name): config_overlay(loc, target_name).decode()}
+    files = {"databricks.yml": header + yaml.safe_dump(bundle_tree(cfg, target_name), sort_keys=False, width=120)}
+    if target.role == "provider":
+        files[overlay_file(target_name)] = config_overlay(loc, target_name).decode()
+    else:
+        d = hub_desired(cfg, target_name)
+        want = wanted_dashboard(d.target, d.catalog, d.schema, d.warehouse_id, bool(d.budgets))
+        files[dashboard_file(target_name)] = (want.dashboard.serialized_dashboard or "") + "\n"
+    return files

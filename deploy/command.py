@@ -29,7 +29,7 @@ conf/jobs.yml and the shares of conf/shares.yml. Authentication is databricks-sd
            an empty workspace without any network call (everything is "create")
   apply    make the changes, then report what was done and what was not
   destroy  remove what deploy made for this target (catalogs, schemas and volumes only with --purge-data)
-  bundle   write databricks.yml (Asset Bundle) with the same jobs"""
+  bundle   write databricks.yml (Asset Bundle): a provider's jobs, or a hub's dashboard and alerts"""
 
 
 def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:

@@ -8,6 +8,7 @@ from databricks.sdk.service import sharing
 
 from deploy.desired import HubDesired, ProviderDesired
 from deploy.hub_alerts import alert_actions, display_name, wanted_alert
+from deploy.hub_dashboard import dashboard_actions, wanted_dashboard
 from deploy.hub_sql import (
     Column,
     PendingView,
@@ -330,8 +331,16 @@ def hub_actions(d: HubDesired, o: HubObserved, destroy: bool = False, purge: boo
     if not destroy:
         why = "no budgets declared (budgets:): nothing for this rule to watch"
         out.extend(Action("alert", display_name(d.target, n), Change.SKIP, why) for n in sorted(budgetless))
+    dashboard = dashboard_actions(
+        wanted_dashboard(d.target, d.catalog, d.schema, d.warehouse_id, bool(d.budgets)),
+        o.dashboard,
+        views,
+        d.target,
+        destroy,
+    )
     if not destroy:
         out.extend(alerts)
+        out.extend(dashboard)
     for name, info in sorted(o.views.items()):
         if is_ours(info.comment) and (destroy or name not in views):
             sql = drop_view_sql(d.catalog, d.schema, name)
@@ -340,7 +349,7 @@ def hub_actions(d: HubDesired, o: HubObserved, destroy: bool = False, purge: boo
             )
     if destroy:
         views_first = [*[a for a in out if a.kind == "view"], *[a for a in out if a.kind != "view"]]
-        out = [*alerts, *views_first, *reversed(containers)]
+        out = [*dashboard, *alerts, *views_first, *reversed(containers)]
     return out
 
 

@@ -26,6 +26,7 @@ from databricks.sdk.service import catalog, sharing, sql
 
 from deploy.diff import ShareObject
 from deploy.hub_alerts import UPDATE_MASK
+from deploy.hub_dashboard import FOLDER, DashboardWanted
 from deploy.hub_sql import Column, PendingView, Source
 from deploy.model import Action, Change, Plan, history_status
 from deploy.wheel import Wheel
@@ -127,6 +128,20 @@ def _recipient(w: WorkspaceClient, a: Action) -> str:
     return f"activation link (open once, keep the profile file secret): {links[0]}" if links else ""
 
 
+def _dashboard(w: WorkspaceClient, a: Action) -> str:
+    """Create or update the hub's dashboard in its folder (made if missing), then publish it."""
+    dashboard_id, want = a.payload if a.change == Change.UPDATE else (None, a.payload)
+    assert isinstance(want, DashboardWanted)
+    where = {"dataset_catalog": want.catalog, "dataset_schema": want.schema}
+    if dashboard_id is None:
+        w.workspace.mkdirs(FOLDER)
+        dashboard_id = w.lakeview.create(want.dashboard, **where).dashboard_id
+    else:
+        w.lakeview.update(dashboard_id, want.dashboard, **where)
+    w.lakeview.publish(dashboard_id or "", embed_credentials=False, warehouse_id=want.dashboard.warehouse_id)
+    return f"published, id {dashboard_id}"
+
+
 def _volume(w: WorkspaceClient, a: Action) -> None:
     cat, schema, name = _split(a.name)
     w.volumes.create(cat, schema, name, catalog.VolumeType.MANAGED, comment=a.payload)
@@ -224,6 +239,9 @@ def _handlers(sleep: Sleep) -> dict[tuple[str, Change], Callable[[WorkspaceClien
         ("alert", Change.CREATE): lambda w, a: w.alerts_v2.create_alert(a.payload),
         ("alert", Change.UPDATE): lambda w, a: w.alerts_v2.update_alert(a.payload[0], a.payload[1], UPDATE_MASK),
         ("alert", Change.DELETE): lambda w, a: w.alerts_v2.trash_alert(a.payload),
+        ("dashboard", Change.CREATE): _dashboard,
+        ("dashboard", Change.UPDATE): _dashboard,
+        ("dashboard", Change.DELETE): lambda w, a: w.lakeview.trash(a.payload),
         ("masked view", Change.CREATE): statement,
         ("masked view", Change.UPDATE): statement,
         ("masked view", Change.DELETE): statement,

@@ -10,10 +10,12 @@ from typing import Any, TypeVar
 from databricks.sdk import WorkspaceClient, errors
 from databricks.sdk.errors import NotFound, PermissionDenied
 from databricks.sdk.service import catalog as uc
+from databricks.sdk.service import dashboards as lakeview
 from databricks.sdk.service import jobs, sharing
 from databricks.sdk.service import sql as dbsql
 
 from deploy.desired import HubDesired, Location, ProviderDesired
+from deploy.hub_dashboard import FOLDER, display_name
 from deploy.hub_sql import Column
 from deploy.jobs import TAG_JOB, TAG_OWNER, TAG_TARGET
 from deploy.model import PRODUCT
@@ -56,6 +58,7 @@ class HubObserved:
     columns: dict[str, dict[str, tuple[Column, ...]]] = field(default_factory=dict)
     views: dict[str, uc.TableInfo] = field(default_factory=dict)
     alerts: dict[str, dbsql.AlertV2] = field(default_factory=dict)  # by display name, this target's only
+    dashboard: lakeview.Dashboard | None = None  # the one of our name in our folder, with its serialized form
     offline: bool = False
 
 
@@ -182,4 +185,17 @@ def observe_hub(w: WorkspaceClient, desired: HubDesired) -> HubObserved:
         and a.display_name.startswith(prefix)
         and a.lifecycle_state != dbsql.AlertLifecycleState.DELETED
     }
+    obs.dashboard = _our_dashboard(w, display_name(desired.target))
     return obs
+
+
+def _our_dashboard(w: WorkspaceClient, name: str) -> lakeview.Dashboard | None:
+    """The dashboard named ``name`` in ``FOLDER`` (listing leaves out the folder and the body: each is read)."""
+    for listed in w.lakeview.list():
+        if listed.display_name != name or not listed.dashboard_id:
+            continue
+        found = w.lakeview.get(listed.dashboard_id)
+        trashed = found.lifecycle_state == lakeview.LifecycleState.TRASHED
+        if not trashed and (found.parent_path == FOLDER or (found.path or "").startswith(FOLDER + "/")):
+            return found
+    return None

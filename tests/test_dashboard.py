@@ -18,7 +18,7 @@ from deltalake import write_deltalake
 from stm.alerts import check
 from stm.config import Config, load_config
 from stm.dashboard.definition import DASHBOARD, GRID_WIDTH, WIDGET_KINDS, Dashboard, Dataset, Page
-from stm.dashboard.lakeview import lakeview_dashboard, marker_of, serialized
+from stm.dashboard.lakeview import lakeview_body, note_of, serialized, with_note
 from stm.errors import InvalidIdentifier
 from stm.report.build import build_report
 from stm.report.data import load_report_data
@@ -87,7 +87,7 @@ def test_every_dataset_runs_on_the_tables_the_pipeline_and_the_hub_write(hub: Lo
 
 
 def test_the_lakeview_datasets_are_the_same_sql_and_run_on_spark(hub: LocalTableStore):
-    served = lakeview_dashboard(DASHBOARD, "central_hub")["datasets"]
+    served = lakeview_body(DASHBOARD)["datasets"]
     tables = [d.table for d in DASHBOARD.datasets]
     session, found = hub.view_session(*HUB, tables)
     assert found == set(tables)
@@ -123,7 +123,7 @@ def _boxes(layout: list[dict[str, Any]]) -> list[tuple[int, int, int, int]]:
 
 
 def test_lakeview_form_leaves_local_only_datasets_out_and_lays_widgets_on_the_grid():
-    body = lakeview_dashboard(DASHBOARD, "central_hub")
+    body = with_note(lakeview_body(DASHBOARD), "a note")
     local = {d.name for d in DASHBOARD.datasets if d.local_only}
     assert local == {"cost_forecast", "alert_events", "sync_status"}
     assert {d["name"] for d in body["datasets"]} == {d.name for d in DASHBOARD.datasets} - local
@@ -144,14 +144,16 @@ def test_lakeview_form_leaves_local_only_datasets_out_and_lays_widgets_on_the_gr
     assert [p["name"] for p in body["pages"]] == ["cost", "operations", "finops"]
 
 
-def test_marker_names_the_target_and_changes_with_the_definition():
-    one = serialized(DASHBOARD, "central_hub")
-    assert marker_of(one) is not None and "target central_hub" in (marker_of(one) or "")
-    assert marker_of(serialized(DASHBOARD, "central_hub")) == marker_of(one)  # stable
+def test_the_note_is_found_again_in_the_serialized_dashboard_and_the_body_is_left_alone():
+    body = lakeview_body(DASHBOARD)
+    text = serialized(body, "managed by system-tables-monitor (target central_hub) digest=abc")
+    assert note_of(text) == "managed by system-tables-monitor (target central_hub) digest=abc"
+    assert body == lakeview_body(DASHBOARD)  # the note is added to a copy
+    assert json.loads(text)["pages"][0]["layout"][-1]["position"]["y"] >= 8  # under the first page's widgets
     page = DASHBOARD.pages[0]
     smaller = Dashboard(DASHBOARD.title, DASHBOARD.datasets, (Page(page.name, page.title, page.panels[:-1]),))
-    assert marker_of(serialized(smaller, "central_hub")) != marker_of(one)
-    assert marker_of(json.dumps({"pages": []})) is None and marker_of("not json") is None
+    assert lakeview_body(smaller) != body
+    assert note_of(json.dumps({"pages": []})) is None and note_of("not json") is None and note_of(None) is None
 
 
 def test_a_table_of_an_older_release_is_read_without_the_columns_it_lacks(spark: Any, tmp_path: Path, cfg: Config):

@@ -3,19 +3,19 @@
 Every dataset the Databricks hub can serve becomes a Lakeview dataset of the same name and SQL (its table names
 resolve in the dashboard's dataset catalog and schema, the hub's); each panel's widgets are laid out in reading
 order on its page's six-column grid. Widgets over a local-only dataset are left out, and so is a page left empty.
-The last widget of the first page is a text line that names the product, the target and a digest of the rest: the
-deploy knows its own dashboard by it, and knows when it has changed.
+The last widget of the first page is a text line, the note, given by the caller: the deploy writes there that the
+dashboard is its own, for which target, and a digest of what it set, so it knows its dashboard and when it changed.
 """
 
 from __future__ import annotations
 
-import hashlib
+import copy
 import json
 from typing import Any
 
 from stm.dashboard.definition import GRID_WIDTH, Dashboard, Field, Widget
 
-MARKER = "Made by system-tables-monitor"
+NOTE_WIDGET = "stm_note"
 SPEC_VERSIONS = {"counter": 2, "bar": 3, "line": 3, "table": 1}
 HEIGHTS = {"counter": 2, "bar": 6, "line": 6, "table": 6}
 TEMPORAL = {"usage_date", "run_date", "summary_date", "week_start", "as_of"}
@@ -77,9 +77,9 @@ def _bottom(layout: list[dict[str, Any]]) -> int:
     return max((p["position"]["y"] + p["position"]["height"] for p in layout), default=0)
 
 
-def lakeview_dashboard(dashboard: Dashboard, target: str) -> dict[str, Any]:
-    """The serialized dashboard as data, with the marker line for ``target``."""
-    datasets = [d for d in dashboard.datasets if not d.local_only]
+def lakeview_body(dashboard: Dashboard, omit: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The serialized dashboard as data, without the note; the datasets ``omit`` names are left out too."""
+    datasets = [d for d in dashboard.datasets if not d.local_only and d.name not in omit]
     served = {d.name for d in datasets}
     pages: list[dict[str, Any]] = []
     for page in dashboard.pages:
@@ -88,41 +88,37 @@ def lakeview_dashboard(dashboard: Dashboard, target: str) -> dict[str, Any]:
         ]
         if items:
             pages.append({"name": page.name, "displayName": page.title, "layout": _layout(items)})
-    body = {
+    return {
         "datasets": [
             {"name": d.name, "displayName": d.title, "queryLines": d.sql.splitlines(keepends=True)} for d in datasets
         ],
         "pages": pages,
     }
-    text = f"{marker_line(target)} (definition {digest(body)})"
-    first = pages[0]["layout"]
+
+
+def with_note(body: dict[str, Any], note: str) -> dict[str, Any]:
+    """``body`` with the text line ``note`` under everything on its first page."""
+    out = copy.deepcopy(body)
+    first = out["pages"][0]["layout"]
     position = {"x": 0, "y": _bottom(first), "width": GRID_WIDTH, "height": 1}
-    first.append({"widget": {"name": "stm_marker", "multilineTextboxSpec": {"lines": [text]}}, "position": position})
-    return body
+    first.append({"widget": {"name": NOTE_WIDGET, "multilineTextboxSpec": {"lines": [note]}}, "position": position})
+    return out
 
 
-def marker_line(target: str) -> str:
-    return f"{MARKER} for target {target}"
+def serialized(body: dict[str, Any], note: str) -> str:
+    return json.dumps(with_note(body, note), indent=2)
 
 
-def digest(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:12]
-
-
-def serialized(dashboard: Dashboard, target: str) -> str:
-    return json.dumps(lakeview_dashboard(dashboard, target), indent=2, sort_keys=False)
-
-
-def marker_of(serialized_dashboard: str | None) -> str | None:
-    """The marker line of a dashboard as Databricks returns it, or None when it has none (not ours)."""
+def note_of(serialized_dashboard: str | None) -> str | None:
+    """The note of a dashboard as Databricks returns it, or None when it has none."""
     try:
         body = json.loads(serialized_dashboard or "")
         for page in body.get("pages", []):
             for item in page.get("layout", []):
-                lines = item.get("widget", {}).get("multilineTextboxSpec", {}).get("lines", [])
-                for line in lines:
-                    if isinstance(line, str) and line.startswith(MARKER):
-                        return line
+                widget = item.get("widget", {})
+                if widget.get("name") == NOTE_WIDGET:
+                    lines = widget.get("multilineTextboxSpec", {}).get("lines", [])
+                    return "".join(line for line in lines if isinstance(line, str))
     except (ValueError, AttributeError):
         return None
     return None

@@ -52,6 +52,18 @@ def run_jobs(cfg: Config, fake: FakeWorkspace, target: str) -> list[str]:
     return [f"{schema}.{table}" for table in share.tables]
 
 
+def hub_workspace(cfg: Config, share: str = "stm_monitoring") -> FakeWorkspace:
+    """A hub that sees both providers' shares, each holding every declared table (their jobs ran)."""
+    tables = [f"workspace_usage.{t}" for t in cfg.shares[share].tables]
+    return FakeWorkspace(
+        providers={
+            "acme": ("aws:eu-west-1:6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", [share]),
+            "globex": ("aws:us-east-1:0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", [share]),
+        },
+        provider_tables={("acme", share): tables, ("globex", share): tables},
+    )
+
+
 @pytest.fixture
 def no_sleep() -> list[float]:
     """Collects the delays the code asked to sleep, without sleeping."""

@@ -35,6 +35,7 @@ from databricks.sdk.service import jobs as jb
 
 from stm.config import load_config
 from stm.errors import ConfigError
+from tests.deploy.fake_dashboards import FakeDashboards
 
 VOLUME_PATH = re.compile(r"^/Volumes/(\w+)/(\w+)/(\w+)/")
 DEFAULT_COLUMNS = [
@@ -85,6 +86,10 @@ class FakeWorkspace:
     has_metastore: bool = True
     metastore_storage_root: str | None = "s3://metastore-root/m-1"
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(101))
+    lakeview: FakeDashboards = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.lakeview = FakeDashboards(self._exists)
 
     def client(self) -> Any:
         ws = autospec_workspace()
@@ -147,6 +152,7 @@ class FakeWorkspace:
         ws.alerts_v2.create_alert.side_effect = self._create_alert
         ws.alerts_v2.update_alert.side_effect = self._update_alert
         ws.alerts_v2.trash_alert.side_effect = lambda id, **_: self._delete(self.alerts, id)
+        self.lakeview.install(ws)
         return ws
 
     def _check_alert(self, alert: sql.AlertV2) -> None:

@@ -15,7 +15,7 @@ from deploy.model import Change, marker
 from deploy.wheel import Wheel
 from stm.config import Config, load_config
 from stm.errors import UsageError
-from tests.deploy.conftest import CATCH_UP_PROVIDER, HUB, HUB_DERIVED, PROVIDER, run_jobs
+from tests.deploy.conftest import CATCH_UP_PROVIDER, HUB, HUB_DERIVED, PROVIDER, hub_workspace, run_jobs
 from tests.deploy.fake_workspace import FakeWorkspace
 
 TABLES = "monitoring.workspace_usage"
@@ -234,15 +234,7 @@ def test_catalog_where_the_metastore_has_no_root_storage_is_made_in_the_declared
 
 
 def _hub_fake(cfg: Config) -> FakeWorkspace:
-    """A hub that sees both providers' shares, each holding every declared table (their jobs ran)."""
-    shared = [f"workspace_usage.{t}" for t in cfg.shares["stm_monitoring"].tables]
-    return FakeWorkspace(
-        providers={
-            "acme": ("aws:eu-west-1:6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", ["stm_monitoring"]),
-            "globex": ("aws:us-east-1:0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", ["stm_monitoring"]),
-        },
-        provider_tables={("acme", "stm_monitoring"): shared, ("globex", "stm_monitoring"): shared},
-    )
+    return hub_workspace(cfg)
 
 
 def test_hub_apply_creates_catalogs_from_shares_and_views_then_is_a_no_op(cfg: Config):

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from deploy.bundle import bundle_files
+from deploy.hub_dashboard import wanted_dashboard
 from stm.config import load_config
 
 SCHEMA = Path(__file__).resolve().parent / "data" / "databricks_bundle_schema.json.gz"
@@ -56,3 +57,33 @@ def test_the_schema_rejects_a_wrongly_typed_job_field(validator: Any) -> None:
     tree = copy.deepcopy(bundle(TARGETS[0]))
     tree["resources"]["jobs"]["x"] = {"tasks": "not a list"}
     assert not validator.is_valid(tree)
+
+
+def test_a_hub_bundle_carries_the_dashboard_and_the_alerts_and_no_jobs(validator: Any) -> None:
+    cfg = load_config(extra={"budgets": {"acme": {"account": "acme_prod", "amount": 100}}})
+    files = bundle_files(cfg, "central_hub")
+    tree = yaml.safe_load(files["databricks.yml"])
+    assert set(tree["resources"]) == {"dashboards", "alerts"} and "artifacts" not in tree
+    dashboard = tree["resources"]["dashboards"]["cost_and_usage"]
+    body = json.loads(files[dashboard["file_path"].removeprefix("./")])
+    want = wanted_dashboard(
+        "central_hub", "monitoring_hub", "consolidated", cfg.targets["central_hub"].warehouse_id or ""
+    )
+    assert body == json.loads(want.dashboard.serialized_dashboard or "")  # the body apply publishes
+    assert (dashboard["dataset_catalog"], dashboard["dataset_schema"]) == ("monitoring_hub", "consolidated")
+    assert set(tree["resources"]["alerts"]) == set(cfg.alerts.rules)
+    assert validator.is_valid(tree)
+    broken = copy.deepcopy(tree)
+    broken["resources"]["dashboards"]["cost_and_usage"]["embed_credentials"] = {"not": "a bool"}
+    assert not validator.is_valid(broken)
+    broken = copy.deepcopy(tree)
+    del broken["resources"]["alerts"]["budget_over"]["query_text"]  # required by the CLI
+    assert not validator.is_valid(broken)
+
+
+def test_without_budgets_the_hub_bundle_leaves_the_budget_alerts_and_dataset_out() -> None:
+    files = bundle_files(load_config(), "central_hub")
+    tree = yaml.safe_load(files["databricks.yml"])
+    assert not any(name.startswith("budget_") for name in tree["resources"]["alerts"])
+    body = json.loads(files["dashboards/central_hub.lvdash.json"])
+    assert "budget_status" not in {d["name"] for d in body["datasets"]}

@@ -11,7 +11,7 @@ from deploy.command import deploy, make_plan
 from deploy.model import Change
 from stm.alerts import rule_select
 from stm.config import Config, load_config
-from tests.deploy.conftest import HUB
+from tests.deploy.conftest import HUB, hub_workspace
 from tests.deploy.fake_workspace import FakeWorkspace
 
 SHARED = "stm_monitoring"
@@ -19,14 +19,7 @@ BUDGETS = {"budgets": {"acme": {"account": "acme_prod", "amount": 100}}}
 
 
 def _hub(cfg: Config) -> FakeWorkspace:
-    tables = [f"workspace_usage.{t}" for t in cfg.shares[SHARED].tables]
-    return FakeWorkspace(
-        providers={
-            "acme": ("aws:eu-west-1:6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", [SHARED]),
-            "globex": ("aws:us-east-1:0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", [SHARED]),
-        },
-        provider_tables={("acme", SHARED): tables, ("globex", SHARED): tables},
-    )
+    return hub_workspace(cfg, SHARED)
 
 
 def _apply(cfg: Config, fake: FakeWorkspace, capsys: Any, action: str = "apply") -> str:
