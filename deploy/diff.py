@@ -27,16 +27,13 @@ from deploy.masked_sql import view_name as masked_view_name
 from deploy.model import Action, Change, history_status, is_ours, is_subset, marker
 from deploy.observe import HubObserved, ProviderObserved
 from stm.anomalies import TABLE as ANOMALIES
-from stm.budgets import TABLE as BUDGETS
 from stm.errors import UsageError
 from stm.specs import STORAGE_URL_FORM
 
 # https://docs.databricks.com/api/workspace/systemschemas: ENABLE_COMPLETED "the schema is enabled", ENABLE_INITIALIZED
 # "enablement is in progress", MANAGED "Databricks enables the schema automatically": none of them needs an enable
 ENABLED_STATES = {"ENABLE_COMPLETED", "ENABLE_INITIALIZED", "MANAGED"}
-HUB_ID = "hub sharing identifier"
 _NOT_OURS = "exists, not made by stm: left alone"
-DERIVED_DETAIL = {ANOMALIES: "daily cost anomalies (stm.anomalies)", BUDGETS: "monthly budgets (stm.budgets)"}
 NOT_CREATED_YET = "not created yet: the jobs make it on their first run, the next apply then shares it"
 
 

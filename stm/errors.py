@@ -30,23 +30,6 @@ class InvalidIdentifier(UsageError):
     """A name that would reach SQL is not a plain identifier."""
 
 
-class SourceTableMissing(StmError):
-    """A system table does not exist (its system schema is not enabled)."""
-
-    def __init__(self, table: str, schema_to_enable: str) -> None:
-        super().__init__(f"source table {table} does not exist: enable the system schema '{schema_to_enable}'")
-        self.table = table
-        self.schema_to_enable = schema_to_enable
-
-
-class SourceChangeCommit(StmError):
-    """A streamed source has a commit that rewrites data and skipChangeCommits is off."""
-
-
-class UnsupportedTableFeature(StmError):
-    """A Delta table uses a feature the local engine cannot read correctly (e.g. deletion vectors)."""
-
-
 class TableNotFound(StmError):
     """A Delta table expected by a job does not exist."""
 

@@ -17,7 +17,6 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 
 from stm.config import Config
 from stm.store.base import MergeResult, Txn
@@ -228,9 +227,3 @@ def reprice(cfg: Config, store: TableStore) -> tuple[int, list[date]]:
 
 def date_range(rows: Iterable[date], date_from: date | None, date_to: date | None) -> list[date]:
     return [d for d in rows if (date_from is None or d >= date_from) and (date_to is None or d <= date_to)]
-
-
-def all_dates(store: TableStore, name: str, column: str) -> list[date]:
-    if not store.exists(name):
-        return []
-    return sorted(r[0] for r in store.read(name).select(F.col(column)).distinct().collect() if r[0] is not None)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stm.simulate.arrays import US_PER_DAY, US_PER_HOUR, digit_strings, rng_for, uuid_strings
+from stm.simulate.arrays import US_PER_DAY, digit_strings, rng_for, uuid_strings
 
 WORLD_STREAM = 1
 CLOUDS = ("AWS", "AZURE", "GCP")
@@ -251,10 +251,6 @@ def build_world(seed: int, accounts: int, workspaces: int, origin_us: int) -> Wo
         for entity in _workspace_entities(rng_for(seed, WORLD_STREAM, ws.index), ws, origin_us):
             entities.setdefault(entity.kind, []).append(entity)
     return World(seed, origin_us, accts, tuple(spaces), {k: tuple(v) for k, v in entities.items()})
-
-
-def hour_floor(t_us: int) -> int:
-    return t_us - t_us % US_PER_HOUR
 
 
 def user_id(principal: str) -> str:
