@@ -13,7 +13,8 @@ from databricks.sdk.errors import PermissionDenied, Unauthenticated
 
 from deploy.bundle import bundle_files
 from deploy.desired import hub_desired, provider_desired
-from deploy.diff import hub_actions, provider_actions
+from deploy.diff import provider_actions
+from deploy.diff_hub import hub_actions
 from deploy.execute import execute
 from deploy.model import Plan
 from deploy.observe import HubObserved, ProviderObserved, observe_hub, observe_provider

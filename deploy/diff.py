@@ -6,45 +6,37 @@ from dataclasses import dataclass, replace
 
 from databricks.sdk.service import sharing
 
-from deploy.desired import HubDesired, ProviderDesired
-from deploy.hub_alerts import alert_actions, display_name, wanted_alert
-from deploy.hub_dashboard import dashboard_actions, wanted_dashboard
+from deploy.desired import ProviderDesired
 from deploy.hub_sql import (
-    Column,
-    PendingView,
-    Provided,
-    Source,
     create_view_sql,
-    derived_selects,
     drop_view_sql,
-    view_name,
-    view_select,
 )
 from deploy.jobs import TAG_DIGEST, summary
 from deploy.masked_sql import KEY_TABLE, key_table_sql, masked_select
 from deploy.masked_sql import VIEW_PREFIX as MASKED_PREFIX
 from deploy.masked_sql import view_name as masked_view_name
 from deploy.model import Action, Change, history_status, is_ours, is_subset, marker
-from deploy.observe import HubObserved, ProviderObserved
-from stm.anomalies import TABLE as ANOMALIES
+from deploy.observe import ProviderObserved
 from stm.errors import UsageError
 from stm.specs import STORAGE_URL_FORM
 
 # https://docs.databricks.com/api/workspace/systemschemas: ENABLE_COMPLETED "the schema is enabled", ENABLE_INITIALIZED
 # "enablement is in progress", MANAGED "Databricks enables the schema automatically": none of them needs an enable
 ENABLED_STATES = {"ENABLE_COMPLETED", "ENABLE_INITIALIZED", "MANAGED"}
-_NOT_OURS = "exists, not made by stm: left alone"
+NOT_OURS = "exists, not made by stm: left alone"
 NOT_CREATED_YET = "not created yet: the jobs make it on their first run, the next apply then shares it"
 
 
-def _container(kind: str, name: str, found: object, privilege: str, destroy: bool, purge: bool, target: str) -> Action:
+def container_action(
+    kind: str, name: str, found: object, privilege: str, destroy: bool, purge: bool, target: str
+) -> Action:
     """Catalog, schema or volume: created if missing; on destroy removed only if ours and --purge-data."""
     comment = getattr(found, "comment", None)
     if destroy:
         if found is None:
             return Action(kind, name, Change.UNCHANGED, "absent")
         if not is_ours(comment):
-            return Action(kind, name, Change.SKIP, _NOT_OURS)
+            return Action(kind, name, Change.SKIP, NOT_OURS)
         if not purge:
             return Action(kind, name, Change.SKIP, "kept: holds data; destroy --purge-data removes it")
         return Action(kind, name, Change.DELETE, privilege=privilege)
@@ -53,11 +45,11 @@ def _container(kind: str, name: str, found: object, privilege: str, destroy: boo
     return Action(kind, name, Change.UNCHANGED, "" if is_ours(comment) else "exists (not made by stm)")
 
 
-def _catalog(
+def catalog_action(
     name: str, found: object, storage_root: str | None, has_root: bool, target: str, destroy: bool, purge: bool
 ) -> Action:
     """Our catalog: created with the target's managed location, which a metastore without root storage requires."""
-    action = _container("catalog", name, found, "CREATE CATALOG on the metastore", destroy, purge, target)
+    action = container_action("catalog", name, found, "CREATE CATALOG on the metastore", destroy, purge, target)
     if action.change != Change.CREATE:
         return action
     if storage_root is None and not has_root:
@@ -100,12 +92,14 @@ def provider_actions(
                 )
     volume = "USE SCHEMA and CREATE VOLUME"
     containers = [
-        _catalog(loc.catalog, o.catalog, loc.storage_root, o.metastore_has_root, d.target, destroy, purge),
-        _container(
+        catalog_action(loc.catalog, o.catalog, loc.storage_root, o.metastore_has_root, d.target, destroy, purge),
+        container_action(
             "schema", f"{loc.catalog}.{loc.schema}", o.schema, "USE CATALOG and CREATE SCHEMA", destroy, purge, d.target
         ),
-        _container("volume", f"{loc.catalog}.{loc.schema}.{loc.volume}", o.volume, volume, destroy, purge, d.target),
-        _container(
+        container_action(
+            "volume", f"{loc.catalog}.{loc.schema}.{loc.volume}", o.volume, volume, destroy, purge, d.target
+        ),
+        container_action(
             "volume",
             f"{loc.catalog}.{loc.schema}.{loc.checkpoint_volume}",
             o.checkpoint_volume,
@@ -156,13 +150,13 @@ def _sharing_actions(d: ProviderDesired, o: ProviderObserved, destroy: bool) -> 
         if d.recipient and o.recipient is not None:
             ours = is_ours(o.recipient.comment)
             change = Change.DELETE if ours else Change.SKIP
-            out.append(Action("recipient", d.recipient, change, "" if ours else _NOT_OURS, privilege="recipient owner"))
+            out.append(Action("recipient", d.recipient, change, "" if ours else NOT_OURS, privilege="recipient owner"))
         if o.share is not None:
             change = Change.DELETE if share_ours else Change.SKIP
-            out.append(Action("share", d.share, change, "" if share_ours else _NOT_OURS, privilege="share owner"))
+            out.append(Action("share", d.share, change, "" if share_ours else NOT_OURS, privilege="share owner"))
         return out + _mask_actions(d, o, destroy=True)
     if not share_ours:
-        return [Action("share", d.share, Change.SKIP, _NOT_OURS + "; its tables and grants are not managed")]
+        return [Action("share", d.share, Change.SKIP, NOT_OURS + "; its tables and grants are not managed")]
     out.append(
         Action(
             "share",
@@ -228,7 +222,7 @@ def _recipient_action(d: ProviderDesired, o: ProviderObserved) -> Action:
     if r is None:
         return Action(kind, name, Change.CREATE, how, payload, privilege)
     if not is_ours(r.comment):
-        return Action(kind, name, Change.SKIP, _NOT_OURS)
+        return Action(kind, name, Change.SKIP, NOT_OURS)
     auth = getattr(r.authentication_type, "value", None)
     wanted = "DATABRICKS" if d.hub_sharing_identifier else "TOKEN"
     if auth != wanted or (
@@ -236,136 +230,6 @@ def _recipient_action(d: ProviderDesired, o: ProviderObserved) -> Action:
     ):
         return Action(kind, name, Change.UPDATE, f"replace: now {how}", payload, privilege)
     return Action(kind, name, Change.UNCHANGED, how)
-
-
-def hub_actions(d: HubDesired, o: HubObserved, destroy: bool = False, purge: bool = False) -> list[Action]:
-    out: list[Action] = []
-    containers = [
-        _catalog(d.catalog, o.catalog, d.storage_root, o.metastore_has_root, d.target, destroy, purge),
-        _container(
-            "schema", f"{d.catalog}.{d.schema}", o.schema, "USE CATALOG and CREATE SCHEMA", destroy, purge, d.target
-        ),
-    ]
-    if not destroy:
-        out.extend(containers)
-    by_table: dict[str, list[tuple[Source, tuple[Column, ...] | None]]] = {}  # columns None: not readable yet
-    for src in d.sources:
-        found = o.source_catalogs.get(src.catalog)
-        provider = o.providers.get(src.global_metastore_id)
-        what = f"share {src.share} of provider {provider or src.global_metastore_id}"
-        privilege = "CREATE CATALOG and USE PROVIDER"
-        if destroy:
-            if found is not None:
-                ours = is_ours(found.comment)
-                change = Change.DELETE if ours else Change.SKIP
-                out.append(Action("catalog from share", src.catalog, change, what, privilege=privilege))
-            continue
-        if found is not None:
-            ok = is_ours(found.comment) or found.share_name == src.share
-            out.append(
-                Action(
-                    "catalog from share",
-                    src.catalog,
-                    Change.UNCHANGED if ok else Change.SKIP,
-                    what if ok else _NOT_OURS,
-                )
-            )
-            if not ok:
-                continue
-        elif not o.offline and (provider is None or src.share not in o.provider_shares.get(provider, set())):
-            out.append(
-                Action(
-                    "catalog from share",
-                    src.catalog,
-                    Change.SKIP,
-                    f"{what} not visible yet: apply provider target {src.target} first",
-                )
-            )
-            continue
-        else:
-            payload = (provider, src.share, marker(d.target))
-            out.append(Action("catalog from share", src.catalog, Change.CREATE, what, payload, privilege))
-        source = Source(src.account, src.workspace, src.catalog, src.schema)
-        shared = o.shared_tables.get(src.catalog, set())
-        known = o.columns.get(src.catalog, {})
-        for table in src.tables:
-            # a view may read only what the provider shares already (its jobs create a table before it is shared)
-            if o.offline or f"{src.schema}.{table}" in shared:
-                by_table.setdefault(table, []).append((source, known.get(f"{src.schema}.{table}")))
-    views: set[str] = set()
-    for table, spec in ({} if destroy else d.views).items():
-        view = view_name(table)
-        if table not in by_table:
-            why = (
-                "no provider shares this table yet: the next apply after a provider's apply shared it creates the view"
-            )
-            out.append(Action("view", f"{d.catalog}.{d.schema}.{view}", Change.SKIP, why))
-            continue
-        views.add(view)
-        sources = by_table[table]
-        detail = f"UNION ALL over {len(sources)} provider(s), by column name"
-        if any(columns is None for _, columns in sources):
-            pending = PendingView(d.target, d.catalog, d.schema, table, spec, tuple(s for s, _ in sources))
-            out.append(_view_action(d, o, view, pending, PENDING))
-        else:
-            select = view_select(table, spec, [Provided(s, c) for s, c in sources if c is not None])
-            out.append(_view_action(d, o, view, select, detail))
-    for view, select in derived_selects(d.catalog, d.schema, views, d.analytics, d.budgets).items():
-        views.add(view)
-        what = (
-            "daily cost anomalies (stm.anomalies)"
-            if view == ANOMALIES
-            else "over the consolidated billing and job runs"
-        )
-        out.append(_view_action(d, o, view, select, what))
-    budgetless = {n for n, r in d.alert_rules.items() if r.kind.startswith("budget_") and not d.budgets}
-    wanted = [
-        wanted_alert(d.target, d.catalog, d.schema, d.warehouse_id, name, rule, d.notify, d.alert_destinations)
-        for name, rule in sorted(d.alert_rules.items())
-        if name not in budgetless
-    ]
-    alerts = alert_actions(wanted, o.alerts, views, d.target, destroy)
-    if not destroy:
-        why = "no budgets declared (budgets:): nothing for this rule to watch"
-        out.extend(Action("alert", display_name(d.target, n), Change.SKIP, why) for n in sorted(budgetless))
-    dashboard = dashboard_actions(
-        wanted_dashboard(d.target, d.catalog, d.schema, d.warehouse_id, bool(d.budgets)),
-        o.dashboard,
-        views,
-        d.target,
-        destroy,
-    )
-    if not destroy:
-        out.extend(alerts)
-        out.extend(dashboard)
-    for name, info in sorted(o.views.items()):
-        if is_ours(info.comment) and (destroy or name not in views):
-            sql = drop_view_sql(d.catalog, d.schema, name)
-            out.append(
-                Action("view", f"{d.catalog}.{d.schema}.{name}", Change.DELETE, "", (d.warehouse_id, sql), "view owner")
-            )
-    if destroy:
-        views_first = [*[a for a in out if a.kind == "view"], *[a for a in out if a.kind != "view"]]
-        out = [*dashboard, *alerts, *views_first, *reversed(containers)]
-    return out
-
-
-PENDING = "its columns are read from the providers' tables once this apply made their catalogs"
-
-
-def _view_action(d: HubDesired, o: HubObserved, view: str, select: str | PendingView, detail: str) -> Action:
-    """Create, update or leave a view; a pending view's statement is built when it is made."""
-    full = f"{d.catalog}.{d.schema}.{view}"
-    current = o.views.get(view)
-    if current is not None and not is_ours(current.comment):
-        return Action("view", full, Change.SKIP, _NOT_OURS)
-    privilege = "USE SCHEMA and CREATE TABLE"
-    if isinstance(select, PendingView):
-        change = Change.CREATE if current is None else Change.UPDATE
-        return Action("view", full, change, detail, (d.warehouse_id, select), privilege)
-    sql, comment = create_view_sql(d.target, d.catalog, d.schema, view, select)
-    change = Change.CREATE if current is None else (Change.UNCHANGED if current.comment == comment else Change.UPDATE)
-    return Action("view", full, change, detail, (d.warehouse_id, sql), privilege)
 
 
 @dataclass(frozen=True)
@@ -420,7 +284,7 @@ def _mask_actions(d: ProviderDesired, o: ProviderObserved, destroy: bool) -> lis
             statement, comment = create_view_sql(d.target, loc.catalog, loc.schema, view, select)
             current = o.view_comments.get(view, "") if view in o.tables else None
             if current is not None and not is_ours(current):
-                out.append(Action("masked view", f"{ns}.{view}", Change.SKIP, _NOT_OURS))
+                out.append(Action("masked view", f"{ns}.{view}", Change.SKIP, NOT_OURS))
                 continue
             change = Change.CREATE if current is None else (Change.UNCHANGED if current == comment else Change.UPDATE)
             detail = f"{table} with personal data as keyed hashes"
