@@ -18,7 +18,8 @@ from stm.simulate.arrays import (
     string_ids,
     timestamps,
 )
-from stm.simulate.schemas import AUDIT, STR_MAP, WORKSPACES_LATEST
+from stm.simulate.schema_types import STR_MAP
+from stm.simulate.schemas import AUDIT, WORKSPACES_LATEST
 from stm.simulate.world import World
 
 AUDIT_STREAM = 40

@@ -25,7 +25,8 @@ from stm.simulate.arrays import (
     uuid_strings,
 )
 from stm.simulate.lakeflow import RunDay
-from stm.simulate.schemas import BILLING_USAGE, STR_MAP
+from stm.simulate.schema_types import STR_MAP
+from stm.simulate.schemas import BILLING_USAGE
 from stm.simulate.skus import PRODUCTS, sku_name
 from stm.simulate.world import TAG_SETS, Entity, World
 

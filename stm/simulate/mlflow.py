@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from stm.simulate.arrays import US_PER_DAY, US_PER_HOUR, US_PER_SECOND, build_table, rng_for, timestamps, uuid_strings
-from stm.simulate.schemas import EXPERIMENTS_LATEST, RUN_METRICS_HISTORY, RUNS_LATEST
+from stm.simulate.schemas_ml import EXPERIMENTS_LATEST, RUN_METRICS_HISTORY, RUNS_LATEST
 from stm.simulate.world import Entity, World
 
 MLFLOW_STREAM = 70

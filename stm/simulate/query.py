@@ -6,7 +6,8 @@ import numpy as np
 import pyarrow as pa
 
 from stm.simulate.arrays import US_PER_DAY, US_PER_SECOND, build_table, pooled, rng_for, timestamps, uuid_strings
-from stm.simulate.schemas import QUERY_HISTORY, STR_MAP
+from stm.simulate.schema_types import STR_MAP
+from stm.simulate.schemas_ml import QUERY_HISTORY
 from stm.simulate.world import World, user_id
 
 QUERY_STREAM = 50

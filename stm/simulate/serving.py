@@ -9,7 +9,8 @@ import numpy as np
 import pyarrow as pa
 
 from stm.simulate.arrays import US_PER_DAY, US_PER_SECOND, build_table, pooled, rng_for, timestamps, uuid_strings
-from stm.simulate.schemas import ENDPOINT_USAGE, SERVED_ENTITIES, STR_MAP
+from stm.simulate.schema_types import STR_MAP
+from stm.simulate.schemas_ml import ENDPOINT_USAGE, SERVED_ENTITIES
 from stm.simulate.world import Entity, World
 
 SERVING_STREAM = 60
