@@ -36,7 +36,7 @@ def job_name(target: str, job: str) -> str:
 
 def _task(cfg: Config, target: TargetSpec, key: str, job: JobSpec, artifacts: Artifacts) -> jobs.Task:
     spec = job.tasks[key]
-    params = [stream_trigger(cfg, target) if p == TRIGGER_PLACEHOLDER else p for p in spec.command]
+    params = [stream_trigger(cfg.streaming.trigger, target) if p == TRIGGER_PLACEHOLDER else p for p in spec.command]
     task = jobs.Task(
         task_key=key,
         description=f"stm {' '.join(params)}",

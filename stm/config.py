@@ -11,10 +11,10 @@ from typing import Any, Literal
 
 import yaml
 
-from stm.errors import ConfigError, InvalidIdentifier
-from stm.names import check_identifier
+from stm.errors import ConfigError
+from stm.names import config_identifier
 from stm.sharing.hub_config import HubConfig, validate_hub
-from stm.specs import JobSpec, ShareSpec, TargetSpec
+from stm.specs import Declared, JobSpec, ShareSpec, TargetSpec
 from stm.specs import validate as validate_specs
 from stm.typed import deep_merge, load_dataclass
 
@@ -193,7 +193,7 @@ def _validate(cfg: Config) -> None:
         ("output.catalog", cfg.output.catalog),
         ("output.schema", cfg.output.schema),
     ):
-        _ident(name, path)
+        config_identifier(name, path)
     parse_trigger(cfg.streaming.trigger)
     if cfg.streaming.max_files_per_trigger < 1:
         raise ConfigError("streaming.max_files_per_trigger", "must be a positive integer")
@@ -203,21 +203,21 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("local.shuffle_partitions", "must be a positive integer")
     for name, spec in cfg.tables.items():
         base = f"tables.{name}"
-        _ident(name, base)
+        config_identifier(name, base)
         parts = spec.source.split(".")
         if len(parts) != 2:
             raise ConfigError(f"{base}.source", f"got {spec.source!r}, expected <system schema>.<table>")
         for part in parts:
-            _ident(part, f"{base}.source")
+            config_identifier(part, f"{base}.source")
         if not spec.keys:
             raise ConfigError(f"{base}.keys", "at least one key column is required")
         for i, key in enumerate(spec.keys):
-            _ident(key, f"{base}.keys[{i}]")
+            config_identifier(key, f"{base}.keys[{i}]")
         for i, col in enumerate(spec.optimize.zorder_by):
-            _ident(col, f"{base}.optimize.zorder_by[{i}]")
+            config_identifier(col, f"{base}.optimize.zorder_by[{i}]")
         for attr in ("order_by", "prune_by", "partition_by", "watermark"):
             if getattr(spec, attr) is not None:
-                _ident(getattr(spec, attr), f"{base}.{attr}")
+                config_identifier(getattr(spec, attr), f"{base}.{attr}")
         if spec.partition_by is not None and spec.partition_by != spec.prune_by:
             raise ConfigError(
                 f"{base}.partition_by",
@@ -269,15 +269,8 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(f"analytics.{name}", "allowed: 0 to 100")
     if not 0 < cfg.analytics.target_utilization_percent <= 100:
         raise ConfigError("analytics.target_utilization_percent", "allowed: more than 0, at most 100")
-    validate_specs(cfg)
-    validate_hub(cfg)
-
-
-def _ident(value: str, path: str) -> None:
-    try:
-        check_identifier(value)
-    except InvalidIdentifier as exc:
-        raise ConfigError(path, str(exc)) from None
+    validate_specs(Declared(cfg.jobs, cfg.shares, cfg.targets, cfg.streaming.trigger))
+    validate_hub(cfg.hub, set(cfg.shares))
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

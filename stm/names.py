@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 
-from stm.errors import InvalidIdentifier
+from stm.errors import ConfigError, InvalidIdentifier
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
 ALLOWED = "letters, digits and underscores, starting with a letter or underscore, at most 255 characters"
+LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")  # account and workspace labels of targets and providers
 
 
 def check_identifier(name: object, what: str = "name") -> str:
@@ -15,6 +16,20 @@ def check_identifier(name: object, what: str = "name") -> str:
     if not isinstance(name, str) or not _IDENT.match(name):
         raise InvalidIdentifier(f"invalid {what} {name!r}: use {ALLOWED}")
     return name
+
+
+def config_identifier(value: str, path: str) -> None:
+    """A configured name that reaches SQL: a plain identifier, else ``ConfigError`` at ``path``."""
+    try:
+        check_identifier(value)
+    except InvalidIdentifier as exc:
+        raise ConfigError(path, str(exc)) from None
+
+
+def config_label(value: str, path: str) -> None:
+    """An account or workspace label: letters, digits, '_', '-' or '.', else ``ConfigError`` at ``path``."""
+    if not LABEL_RE.match(value):
+        raise ConfigError(path, "use letters, digits, '_', '-' or '.' (at most 100 characters)")
 
 
 def quote(name: str) -> str:

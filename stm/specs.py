@@ -6,21 +6,18 @@ Pure data: read by the batch runner, the deploy script and the sharing endpoint.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
-from stm.errors import ConfigError, InvalidIdentifier
-from stm.names import check_identifier
-
-if TYPE_CHECKING:
-    from stm.config import Config
+from stm.errors import ConfigError
+from stm.names import config_identifier, config_label
 
 TRIGGER_PLACEHOLDER = "{trigger}"
 SHARING_ID_RE = re.compile(r"^[a-z0-9-]+:[a-z0-9-]+:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 SHARING_ID_FORM = "<cloud>:<region>:<metastore uuid>, e.g. aws:us-west-2:19a85dee-54bc-43a2-87ab-023d0ec16013"
 STORAGE_URL_RE = re.compile(r"^(s3|abfss|gs|r2)://[^\s/]+(/\S*)?$")
 STORAGE_URL_FORM = "a cloud storage URL s3://, abfss://, gs:// or r2://<bucket or container>/<path>"
-LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CRON_FIELD = re.compile(r"^[0-9A-Z*?/,#LW-]+$")
 
@@ -114,9 +111,10 @@ class ShareSpec:
     mask_personal_data: bool = False
 
 
-def stream_trigger(cfg: Config, target: TargetSpec) -> str:
-    """The trigger of a target's streams: availableNow on a catch-up schedule, else ``streaming.trigger``."""
-    return "availableNow" if target.catch_up_every_minutes else cfg.streaming.trigger
+def stream_trigger(default: str, target: TargetSpec) -> str:
+    """The trigger of a target's streams: availableNow on a catch-up schedule, else ``default``
+    (``streaming.trigger``)."""
+    return "availableNow" if target.catch_up_every_minutes else default
 
 
 def catch_up_cron(minutes: int) -> str:
@@ -126,7 +124,17 @@ def catch_up_cron(minutes: int) -> str:
     return f"0 0 0/{minutes // 60} * * ?"
 
 
-def validate(cfg: Config) -> None:
+@dataclass(frozen=True)
+class Declared:
+    """What the cross-field checks read: the declarations, and the streams' default trigger."""
+
+    jobs: Mapping[str, JobSpec]
+    shares: Mapping[str, ShareSpec]
+    targets: Mapping[str, TargetSpec]
+    trigger: str
+
+
+def validate(cfg: Declared) -> None:
     """Cross-field checks of the job, target and share declarations (raise ``ConfigError``)."""
     for name, job in cfg.jobs.items():
         _validate_job(name, job)
@@ -134,13 +142,6 @@ def validate(cfg: Config) -> None:
         _validate_share(name, share)
     for name, target in cfg.targets.items():
         _validate_target(cfg, name, target)
-
-
-def _ident(value: str, path: str) -> None:
-    try:
-        check_identifier(value)
-    except InvalidIdentifier as exc:
-        raise ConfigError(path, str(exc)) from None
 
 
 def check_cron(expr: str, path: str) -> None:
@@ -154,7 +155,7 @@ def check_cron(expr: str, path: str) -> None:
 
 def _validate_job(name: str, job: JobSpec) -> None:
     base = f"jobs.{name}"
-    _ident(name, base)
+    config_identifier(name, base)
     if not job.tasks:
         raise ConfigError(f"{base}.tasks", "at least one task is required")
     if job.continuous == (job.schedule is not None):
@@ -170,7 +171,7 @@ def _validate_job(name: str, job: JobSpec) -> None:
     seen: set[str] = set()
     for key, task in job.tasks.items():
         tbase = f"{base}.tasks.{key}"
-        _ident(key, tbase)
+        config_identifier(key, tbase)
         if not task.command:
             raise ConfigError(f"{tbase}.command", "is required: the stm arguments, e.g. [batch, optimize]")
         if TRIGGER_PLACEHOLDER in task.command and not job.continuous:
@@ -187,31 +188,30 @@ def _validate_job(name: str, job: JobSpec) -> None:
 
 
 def _validate_share(name: str, share: ShareSpec) -> None:
-    _ident(name, f"shares.{name}")
+    config_identifier(name, f"shares.{name}")
     if not share.tables:
         raise ConfigError(f"shares.{name}.tables", "at least one table is required")
     for table, spec in share.tables.items():
         base = f"shares.{name}.tables.{table}"
-        _ident(table, base)
+        config_identifier(table, base)
         for i, col in enumerate(spec.dedup_by):
-            _ident(col, f"{base}.dedup_by[{i}]")
+            config_identifier(col, f"{base}.dedup_by[{i}]")
         if spec.dedup_by and spec.scope != "account":
             raise ConfigError(f"{base}.dedup_by", "only account-wide tables (scope: account) are deduplicated")
 
 
-def _validate_target(cfg: Config, name: str, t: TargetSpec) -> None:
+def _validate_target(cfg: Declared, name: str, t: TargetSpec) -> None:
     base = f"targets.{name}"
-    _ident(name, base)
+    config_identifier(name, base)
     for attr in ("account", "workspace"):
-        if not LABEL_RE.match(getattr(t, attr)):
-            raise ConfigError(f"{base}.{attr}", "use letters, digits, '_', '-' or '.' (at most 100 characters)")
+        config_label(getattr(t, attr), f"{base}.{attr}")
     if t.host is None and t.profile is None:
         raise ConfigError(base, "set 'host' or 'profile' (a ~/.databrickscfg profile)")
     if t.host is not None and not t.host.startswith(("https://", "http://")):
         raise ConfigError(f"{base}.host", f"got {t.host!r}, expected https://<workspace host>")
     for attr in ("catalog", "schema", "volume", "checkpoint_volume", "recipient", "source_catalog_prefix"):
         if getattr(t, attr) is not None:
-            _ident(getattr(t, attr), f"{base}.{attr}")
+            config_identifier(getattr(t, attr), f"{base}.{attr}")
     if t.storage_root is not None and not STORAGE_URL_RE.match(t.storage_root):
         raise ConfigError(f"{base}.storage_root", f"got {t.storage_root!r}, allowed: {STORAGE_URL_FORM}")
     if t.checkpoint_volume == t.volume:
@@ -241,7 +241,7 @@ def _validate_target(cfg: Config, name: str, t: TargetSpec) -> None:
         _validate_hub(cfg, base, t)
 
 
-def _validate_provider(cfg: Config, base: str, t: TargetSpec) -> None:
+def _validate_provider(cfg: Declared, base: str, t: TargetSpec) -> None:
     if t.share is not None and t.share not in cfg.shares:
         raise ConfigError(f"{base}.share", f"no share {t.share!r}; declared: {', '.join(sorted(cfg.shares)) or 'none'}")
     if t.share is not None and t.recipient is None:
@@ -259,7 +259,7 @@ def _validate_provider(cfg: Config, base: str, t: TargetSpec) -> None:
             f"{base}.warehouse_id",
             f"is required: share {t.share} masks personal data, and the SQL warehouse creates its masked views",
         )
-    trigger = stream_trigger(cfg, t)
+    trigger = stream_trigger(cfg.trigger, t)
     if t.compute == "serverless" and trigger != "availableNow" and any(j.continuous for j in cfg.jobs.values()):
         # https://docs.databricks.com/aws/en/compute/serverless/limitations: serverless streams take only the
         # availableNow (or once) trigger, no time-based trigger intervals
@@ -270,7 +270,7 @@ def _validate_provider(cfg: Config, base: str, t: TargetSpec) -> None:
         )
 
 
-def _validate_hub(cfg: Config, base: str, t: TargetSpec) -> None:
+def _validate_hub(cfg: Declared, base: str, t: TargetSpec) -> None:
     if not t.warehouse_id:
         raise ConfigError(f"{base}.warehouse_id", "is required for role 'hub' (the SQL warehouse that creates views)")
     if not t.sources:

@@ -20,17 +20,8 @@ from stm.report.sections_cost import (
     untagged_share,
     warehouse_queries,
 )
-from stm.report.sections_ops import (
-    aiml_spend,
-    alerts,
-    budgets,
-    cost_anomalies,
-    flagged_trends,
-    forecasts,
-    freshness,
-    job_failures,
-    trend_flags,
-)
+from stm.report.sections_finops import alerts, budgets, cost_anomalies, forecasts
+from stm.report.sections_ops import aiml_spend, flagged_trends, freshness, job_failures, trend_flags
 
 
 def build_report(data: ReportData, *, days: int = DEFAULT_DAYS, top: int = DEFAULT_TOP) -> Report:

@@ -17,14 +17,11 @@ hub:
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from stm.errors import ConfigError, InvalidIdentifier
-from stm.names import check_identifier
-
-if TYPE_CHECKING:
-    from stm.config import Config
+from stm.errors import ConfigError
+from stm.names import config_identifier, config_label
 
 
 @dataclass(frozen=True)
@@ -45,30 +42,19 @@ class HubConfig:
     providers: dict[str, HubProvider] = field(default_factory=dict)
 
 
-def validate_hub(cfg: Config) -> None:
-    """Raise ``ConfigError`` naming the field when the hub section is wrong."""
-    from stm.specs import LABEL_RE
-
-    hub = cfg.hub
+def validate_hub(hub: HubConfig, shares: Collection[str]) -> None:
+    """Raise ``ConfigError`` naming the field when the hub section is wrong; ``shares`` the declared ones."""
     for path, value in (("hub.catalog", hub.catalog), ("hub.schema", hub.schema)):
-        _ident(value, path)
+        config_identifier(value, path)
     for name, p in hub.providers.items():
         base = f"hub.providers.{name}"
-        _ident(name, base)
+        config_identifier(name, base)
         if not p.profile.strip():
             raise ConfigError(f"{base}.profile", "is required: the path of a Delta Sharing profile file")
-        if p.share not in cfg.shares:
-            declared = ", ".join(sorted(cfg.shares)) or "none"
+        if p.share not in shares:
+            declared = ", ".join(sorted(shares)) or "none"
             raise ConfigError(
                 f"{base}.share", f"no share {p.share!r} declared in conf/shares.yml; declared: {declared}"
             )
         for attr in ("account", "workspace"):
-            if not LABEL_RE.match(getattr(p, attr)):
-                raise ConfigError(f"{base}.{attr}", "use letters, digits, '_', '-' or '.' (at most 100 characters)")
-
-
-def _ident(value: str, path: str) -> None:
-    try:
-        check_identifier(value)
-    except InvalidIdentifier as exc:
-        raise ConfigError(path, str(exc)) from None
+            config_label(getattr(p, attr), f"{base}.{attr}")
