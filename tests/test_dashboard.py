@@ -30,17 +30,11 @@ from stm.store.local import LocalTableStore
 from tests.cost_lake import base_lake, copy_lake, run_jobs_named, store_of
 
 HUB = ("monitoring_hub", "consolidated")
-# the batch jobs whose tables the datasets read and the shared pipeline lake leaves out
-SNAPSHOT_AND_ROLLUP_JOBS = (
-    "jobs_current",
-    "workspace_info",
-    "job_success_rate_weekly",
-    "cost_trend_analysis",
-    "query_cost",
-    "untagged_resources",
-    "compute_rightsizing",
-    "serverless_cost",
-)
+
+
+def daily_batch_jobs(cfg: Config) -> list[str]:
+    """The batch jobs the deployed daily job's tasks name, in task order."""
+    return [name for task in cfg.jobs["daily"].tasks.values() for name in task.command[1:]]
 
 
 def _hub_config() -> Config:
@@ -51,11 +45,13 @@ def _hub_config() -> Config:
 def hub(tmp_path_factory: Any, spark: Any, cfg: Config) -> LocalTableStore:
     """A hub over the pipeline's tables: every shared table consolidated, then the FinOps tables and alerts."""
     lake = copy_lake(base_lake(tmp_path_factory, spark, cfg), tmp_path_factory.mktemp("dashboard") / "lake")
-    run_jobs_named(spark, cfg, lake, SNAPSHOT_AND_ROLLUP_JOBS)
+    run_jobs_named(spark, cfg, lake, daily_batch_jobs(cfg))
     provider = store_of(spark, lake)
     root = tmp_path_factory.mktemp("dashboard-hub")
     folder = root.joinpath(*HUB)
     share = next(iter(cfg.shares.values()))
+    unmade = [t for t in share.tables if not provider.exists(cfg.output_name(t))]
+    assert unmade == [], f"shared, but neither the streams nor the daily job make {unmade}"
     for table, spec in share.tables.items():
         name = cfg.output_name(table)
         if provider.exists(name):

@@ -1,0 +1,93 @@
+"""Invariants across the declarations: what one file names, another must have.
+
+A table, job or app added in one place and forgotten in another fails here, with its name, instead of never running
+on Databricks or crashing a command later.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from batch.command import available_jobs
+from stm.cli import build_parser
+from stm.config import Config
+from stm.simulate.schemas import SYSTEM_TABLES
+from stm.specs import TRIGGER_PLACEHOLDER
+from streaming.apps import all_apps
+from streaming.models import MODELS, SILVER_BILLING
+
+# ``gold`` recomputes every model, those ``batch_models`` recomputes included: the daily job runs ``gold``
+COVERED_BY_GOLD = {"batch_models"}
+
+
+def _tasks(cfg: Config) -> list[tuple[str, list[str]]]:
+    return [
+        (f"{job}.{key}", [cfg.streaming.trigger if a == TRIGGER_PLACEHOLDER else a for a in task.command])
+        for job, spec in cfg.jobs.items()
+        for key, task in spec.tasks.items()
+    ]
+
+
+def unknown_names(cfg: Config) -> dict[str, list[str]]:
+    """Per deployed task (``job.task``) that parses with the CLI: the batch jobs or apps it names that do not exist."""
+    parser = build_parser()
+    jobs, apps = available_jobs(cfg), {a.name for a in all_apps(cfg)}
+    out = {}
+    for where, command in _tasks(cfg):
+        args = parser.parse_args(command)
+        assert args.command in ("batch", "stream"), where
+        named, known = (args.jobs, jobs) if args.command == "batch" else (args.apps, apps)
+        assert named or args.command == "stream", f"{where} runs no batch job"
+        if [n for n in named if n not in known]:
+            out[where] = [n for n in named if n not in known]
+    return out
+
+
+def test_every_deployed_task_parses_with_the_cli_and_names_jobs_and_apps_that_exist(cfg: Config):
+    assert unknown_names(cfg) == {}
+    daily = cfg.jobs["daily"]
+    task = dataclasses.replace(daily.tasks["rollups"], command=["batch", "cost_weekly_rolup"])
+    typo = dataclasses.replace(daily, tasks={**daily.tasks, "rollups": task})
+    assert unknown_names(dataclasses.replace(cfg, jobs={**cfg.jobs, "daily": typo})) == {
+        "daily.rollups": ["cost_weekly_rolup"]
+    }
+
+
+def _batch_names(cfg: Config) -> list[str]:
+    return [n for _, c in _tasks(cfg) if c[0] == "batch" for n in c[1:] if not n.startswith("-")]
+
+
+def test_every_batch_job_runs_in_exactly_one_deployed_task(cfg: Config):
+    named = _batch_names(cfg)
+    assert sorted(n for n in set(named) if named.count(n) > 1) == []
+    assert set(available_jobs(cfg)) - set(named) == COVERED_BY_GOLD
+    assert set(named) <= set(available_jobs(cfg))
+
+
+def test_the_deployed_stream_task_runs_every_app(cfg: Config):
+    streams = [c for _, c in _tasks(cfg) if c[0] == "stream"]
+    assert streams and all("--all" in c for c in streams)
+
+
+def test_every_catalog_source_is_a_simulated_system_table(cfg: Config):
+    missing = {name: spec.source for name, spec in cfg.tables.items() if spec.source not in SYSTEM_TABLES}
+    assert missing == {}
+
+
+def test_every_model_reads_tables_the_pipeline_makes(cfg: Config):
+    made = set(cfg.tables) | {SILVER_BILLING.name} | set(MODELS) | {"account_prices"}  # optional system table
+    for model in (SILVER_BILLING, *MODELS.values()):
+        unknown = [i for i in (*model.inputs, *model.optional_inputs) if i not in made]
+        assert unknown == [], f"{model.name} reads {unknown}"
+        assert all(d.input in model.inputs for d in model.dated_inputs), model.name
+
+
+@pytest.mark.parametrize("share", ["stm_monitoring"])
+def test_every_shared_table_has_a_maker(cfg: Config, share: str):
+    """Shared tables are catalog tables, models or batch job outputs (the hub test runs them and finds each)."""
+    jobs = set(available_jobs(cfg))
+    makers = set(cfg.tables) | {SILVER_BILLING.name} | set(MODELS) | jobs
+    orphans = [t for t in cfg.shares[share].tables if t not in makers and not any(t.startswith(j) for j in jobs)]
+    assert orphans == []
