@@ -22,6 +22,8 @@ setup(
         "stm.conf",
         "stm.sharing",
         "stm.report",
+        "stm.dashboard",
+        "stm.transforms",
         "streaming",
         "batch",
         "deploy",

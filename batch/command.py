@@ -7,8 +7,8 @@ import sys
 from typing import Any
 
 from batch.registry import JOBS, BatchContext, BatchJob, JobResult, resolve_jobs, run_jobs
-from stm.cli import iso_date, text_table
 from stm.config import Config, load_config
+from stm.console import iso_date, text_table
 from stm.engine import open_engine
 from stm.errors import UsageError
 from stm.store.base import check_vacuum_retention

@@ -14,10 +14,13 @@ from datetime import date, timedelta
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from batch.attribution import WAREHOUSE, query_cost, query_cost_by_source, query_cost_by_user
-from batch.focus import DATE as FOCUS_DATE
-from batch.focus import FOCUS_TABLE, focus_costs, unpriced_records
-from batch.governance import (
+from batch.jobs import ORDER_ROLLUP, _read, _skipping_missing_inputs, replace_if_changed
+from batch.registry import BatchContext, JobResult, job
+from stm.transforms.attribution import WAREHOUSE, query_cost, query_cost_by_source, query_cost_by_user
+from stm.transforms.focus import DATE as FOCUS_DATE
+from stm.transforms.focus import FOCUS_TABLE, focus_costs, unpriced_records
+from stm.transforms.gold import SCOPE
+from stm.transforms.governance import (
     cluster_rightsizing,
     compute_rightsizing,
     serverless_cost,
@@ -26,10 +29,7 @@ from batch.governance import (
     warehouse_rightsizing,
     window_bounds,
 )
-from batch.jobs import ORDER_ROLLUP, _read, _skipping_missing_inputs, replace_if_changed
-from batch.registry import BatchContext, JobResult, job
-from batch.rollups import between, days_between
-from streaming.gold import SCOPE
+from stm.transforms.rollups import between, days_between
 
 DATE = "usage_date"
 

@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 from batch.registry import BatchContext, BatchJob, JobResult
 from stm.config import TableSpec
 from stm.store.delta import TableStore
-from streaming.bronze import latest_per_key, row_hash, with_audit_columns
+from stm.transforms.bronze import latest_per_key, row_hash, with_audit_columns
 
 ORDER = 10
 WATERMARK_LOOKBACK = timedelta(hours=1)  # re-read rows updated shortly before the newest one seen

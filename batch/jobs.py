@@ -14,10 +14,13 @@ from datetime import date, timedelta
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from batch.current_state import CURRENT_TABLES, current_state, workspace_info
 from batch.ingest import changed_rows
 from batch.registry import BatchContext, JobFn, JobResult, job
-from batch.rollups import (
+from stm.errors import TableNotFound
+from stm.store.delta import TableStore
+from stm.store.retry import retry_on_conflict
+from stm.transforms.current_state import CURRENT_TABLES, current_state, workspace_info
+from stm.transforms.rollups import (
     MONTH,
     WEEK,
     Period,
@@ -30,9 +33,6 @@ from batch.rollups import (
     utc_date,
     with_incomplete_flag,
 )
-from stm.errors import TableNotFound
-from stm.store.delta import TableStore
-from stm.store.retry import retry_on_conflict
 
 log = logging.getLogger(__name__)
 

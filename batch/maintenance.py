@@ -8,17 +8,17 @@ import logging
 from collections.abc import Callable
 from typing import TypeVar
 
-from batch.attribution import QUERY_COST_TABLES
-from batch.current_state import CURRENT_TABLES
-from batch.focus import FOCUS_TABLE
-from batch.governance import GOVERNANCE_TABLES
 from batch.registry import BatchContext, JobResult, job
-from batch.rollups import ROLLUP_TABLES
 from stm.config import Config
 from stm.errors import JobFailed
 from stm.store.base import MIN_VACUUM_HOURS, check_vacuum_retention
 from stm.store.delta import TableStore
 from stm.store.retry import DEFAULT_BACKOFF, Backoff, retry_on_conflict
+from stm.transforms.attribution import QUERY_COST_TABLES
+from stm.transforms.current_state import CURRENT_TABLES
+from stm.transforms.focus import FOCUS_TABLE
+from stm.transforms.governance import GOVERNANCE_TABLES
+from stm.transforms.rollups import ROLLUP_TABLES
 
 log = logging.getLogger(__name__)
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from batch.registry import BatchContext, JobResult, job
-from batch.rollups import days_between
+from stm.transforms.models import MODELS, Model
+from stm.transforms.rollups import days_between
 from streaming.derived import SILVER, billing_models, refresh, reprice
-from streaming.models import MODELS, Model
 
 ORDER_SILVER = 30
 ORDER_GOLD = 35

@@ -71,7 +71,7 @@ def resolve_jobs(
     available: dict[str, BatchJob], names: list[str], all_jobs: bool, exclude_from_all: tuple[str, ...] = ()
 ) -> list[BatchJob]:
     """Jobs named (in the given order) or all of them by ``order``; unknown names list the valid ones."""
-    from stm.cli import choose
+    from stm.console import choose
 
     ordered = sorted(available.values(), key=lambda j: (j.order, j.name))
     chosen = choose("batch job", "jobs", [j.name for j in ordered], names, all_jobs)

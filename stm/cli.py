@@ -8,7 +8,6 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from datetime import date
 from pathlib import Path
 
 from stm import __version__
@@ -37,35 +36,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{self.prog}: {message}")
-
-
-def choose(kind: str, plural: str, valid: list[str], names: list[str], all_selected: bool) -> list[str]:
-    """Validate a ``NAME... | --all`` selection: the names chosen, or a one-line ``UsageError`` listing ``valid``."""
-    if all_selected and names:
-        raise UsageError(f"give {kind} names or --all, not both")
-    if not all_selected and not names:
-        raise UsageError(f"name at least one {kind} or pass --all; {plural}: {', '.join(valid)}")
-    unknown = [n for n in names if n not in valid]
-    if unknown:
-        raise UsageError(f"unknown {kind} {unknown[0]!r}; valid {plural}: {', '.join(valid)}")
-    return list(valid) if all_selected else list(names)
-
-
-def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Rows under a header, columns aligned; the last column (a free-text detail) is not padded."""
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + ("  " + r[-1] if r[-1] else "")
-        for r in [header, *rows]
-    )
-
-
-def iso_date(text: str) -> date:
-    """An argparse type for dates: ``YYYY-MM-DD``."""
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
 
 
 def common_options() -> argparse.ArgumentParser:

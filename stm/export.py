@@ -16,8 +16,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from stm.cli import iso_date
 from stm.config import load_config
+from stm.console import iso_date
 from stm.engine import require_lake_root
 from stm.errors import UsageError
 
@@ -88,7 +88,7 @@ def export_focus(table: Path, out: Path, fmt: str, date_from: date | None, date_
     import pyarrow.compute as pc
     from deltalake import DeltaTable
 
-    from batch.focus import DATE
+    from stm.transforms.focus import DATE
 
     data = DeltaTable(str(table)).to_pyarrow_dataset().to_table()
     data = _hub_columns_last(data)

@@ -16,7 +16,7 @@ from stm.config import Config, TableSpec
 from stm.store.base import Bound, MergeResult, Txn
 from stm.store.delta import TableStore
 from stm.store.retry import retry_on_conflict
-from streaming.bronze import key_census, latest_per_key, with_audit_columns
+from stm.transforms.bronze import key_census, latest_per_key, with_audit_columns
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def all_apps(cfg: Config) -> list[App]:
 
 def resolve_apps(cfg: Config, names: list[str], all_selected: bool) -> list[App]:
     """The apps named (or all), bronze first; an unknown name lists the valid ones."""
-    from stm.cli import choose
+    from stm.console import choose
 
     apps = all_apps(cfg)
     chosen = set(choose("app", "apps", [a.name for a in apps], names, all_selected))

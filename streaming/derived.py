@@ -1,8 +1,9 @@
 """Silver and gold I/O: the billing silver app, gold refreshes of the dates each micro-batch touches.
 
-The transforms are pure (``streaming.cost_model``, ``gold``, ``aiml``, registered in ``streaming.models``); this
-module reads their inputs through the table store and writes their outputs: ``billing_summary`` by a keyed upsert,
-dated gold tables by replacing exactly the dates recomputed, small full tables whole.
+The transforms are pure (``stm.transforms.cost_model``, ``gold``, ``aiml``, registered in
+``stm.transforms.models``); this module reads their inputs through the table store and writes their outputs:
+``billing_summary`` by a keyed upsert, dated gold tables by replacing exactly the dates recomputed, small full
+tables whole.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pyspark.sql import DataFrame
 from stm.config import Config
 from stm.store.base import MergeResult, Txn
 from stm.store.delta import TableStore
-from streaming.models import MODELS, SILVER_BILLING, DatedInput, Model, compute
+from stm.transforms.models import MODELS, SILVER_BILLING, DatedInput, Model, compute
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -201,7 +202,7 @@ def reprice(cfg: Config, store: TableStore) -> tuple[int, list[date]]:
 
     Catches prices that arrived or changed after the records were first priced. Returns (rows changed, their dates).
     """
-    from streaming.bronze import row_hash
+    from stm.transforms.bronze import row_hash
 
     inputs = Inputs(cfg, store)
     bronze = inputs.get(SILVER_BILLING.driver_input)

@@ -197,7 +197,7 @@ class StreamRunner:
 
 def summary_table(stats: dict[str, AppStats]) -> str:
     """A plain-text table of each app's outcome."""
-    from stm.cli import text_table
+    from stm.console import text_table
 
     rows = [
         (name, s.status, str(s.batches), str(s.rows_in), str(s.rows_written), f"{s.seconds:.1f}", s.detail)

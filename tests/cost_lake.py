@@ -21,9 +21,9 @@ from deltalake import DeltaTable, write_deltalake
 from stm.config import Config
 from stm.store.base import StreamOptions
 from stm.store.local import LocalTableStore
+from stm.transforms.models import MODELS
 from streaming.apps import AppStats, resolve_apps
 from streaming.checkpoints import Checkpoints
-from streaming.models import MODELS
 from streaming.runner import StreamRunner
 
 INGEST_BEFORE = 20  # batch jobs ordered below this ingest the tables that cannot stream (as `stm demo` does)

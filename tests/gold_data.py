@@ -12,7 +12,7 @@ from typing import Any
 from pyspark.sql import DataFrame
 
 from stm.simulate import schemas
-from streaming.cost_model import billing_summary
+from stm.transforms.cost_model import billing_summary
 from tests.cost_data import (
     ACCOUNT,
     D1,

@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from stm.simulate import schemas
-from streaming import aiml
+from stm.transforms import aiml
 from tests.cost_data import D1, D2, at, bronze
 from tests.gold_data import (
     AIML_BILLING,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from batch.current_state import CURRENT_TABLES, current_state
 from batch.jobs import current_state_job
+from stm.transforms.current_state import CURRENT_TABLES, current_state
 from tests.test_batch_lake import add, ctx, put, read, snapshot, utc, version
 
 __all__ = ["ctx"]  # the fixture, imported for pytest

@@ -9,7 +9,7 @@ import pytest
 from pyspark.testing import assertDataFrameEqual
 
 from batch.jobs import cost_monthly_rollup, cost_trend_analysis, cost_weekly_rollup, job_success_rate_weekly
-from batch.rollups import ROLLUP_TABLES
+from stm.transforms.rollups import ROLLUP_TABLES
 from tests.test_batch_lake import add, ctx, d, make_ctx, money, put, read, snapshot, utc, version
 
 __all__ = ["ctx"]  # the fixture, imported for pytest

@@ -5,7 +5,7 @@ The simulator cannot give the same data appended as in one go (each run makes it
 audit retention delete), so the one-go lake is a fresh lake over a copy of the incremental lake's system catalog.
 
 Two documented exceptions are compared apart: labels joined from a dimension at its latest version (job names,
-served entity versions) are as of the run that computed the date (``streaming.models``: a dimension change dirties
+served entity versions) are as of the run that computed the date (``stm.transforms.models``: a dimension change dirties
 no date); and a retention DELETE in ``access.audit`` is skipped by the streams (bronze keeps the rows), so a fresh
 lake reading the source after it lacks them.
 """

@@ -14,7 +14,7 @@ from pyspark.sql.types import DecimalType
 from pyspark.testing import assertDataFrameEqual
 
 from stm.config import Discount
-from streaming.cost_model import MONEY, billing_summary, dq_unpriced_usage, fnmatch_regex
+from stm.transforms.cost_model import MONEY, billing_summary, dq_unpriced_usage, fnmatch_regex
 from tests.cost_data import (
     D1,
     JOBS_SKU,

@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from batch.finops_jobs import focus_costs_job
-from batch.focus import EXTRA_COLUMNS, FOCUS_COLUMNS, focus_costs
 from stm.cli import main
+from stm.transforms.focus import EXTRA_COLUMNS, FOCUS_COLUMNS, focus_costs
 from tests.test_batch_lake import add, ctx, read, version
 
 __all__ = ["ctx"]  # the fixture, imported for pytest

@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from stm.simulate import schemas
-from streaming import gold
+from stm.transforms import gold
 from tests.cost_data import D1, D2, SQL_SKU, bronze
 from tests.gold_data import AUDIT, BASE_BILLING, JOB_RUNS, JOBS, LATE_CORRECTION, NODES, summary
 

@@ -9,15 +9,15 @@ from decimal import Decimal
 import pytest
 
 from batch.finops_jobs import compute_rightsizing_job, serverless_cost_job, untagged_resources_job
-from batch.governance import (
+from stm.config import load_config
+from stm.errors import ConfigError
+from stm.transforms.governance import (
     cluster_rightsizing,
     serverless_cost,
     serverless_records,
     untagged_resources,
     warehouse_rightsizing,
 )
-from stm.config import load_config
-from stm.errors import ConfigError
 from tests.test_batch_lake import add, ctx, put, read
 
 __all__ = ["ctx"]  # the fixture, imported for pytest

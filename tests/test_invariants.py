@@ -15,8 +15,8 @@ from stm.cli import build_parser
 from stm.config import Config
 from stm.simulate.schemas import SYSTEM_TABLES
 from stm.specs import TRIGGER_PLACEHOLDER
+from stm.transforms.models import MODELS, SILVER_BILLING
 from streaming.apps import all_apps
-from streaming.models import MODELS, SILVER_BILLING
 
 # ``gold`` recomputes every model, those ``batch_models`` recomputes included: the daily job runs ``gold``
 COVERED_BY_GOLD = {"batch_models"}

@@ -9,7 +9,7 @@ from pyspark.testing import assertDataFrameEqual
 
 from stm.config import Config
 from stm.simulate import schemas
-from streaming.models import MODELS, SILVER_BILLING, compute
+from stm.transforms.models import MODELS, SILVER_BILLING, compute
 from tests.cost_data import D1, D2, LIST_PRICES, bronze, prices_frame, usage_frame
 from tests.gold_data import AIML_BILLING, AIML_PRICES, BASE_BILLING, LATE_CORRECTION, frames
 

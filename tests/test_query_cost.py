@@ -11,9 +11,9 @@ from decimal import Decimal
 import pytest
 from pyspark.sql import functions as F
 
-from batch.attribution import QUERY_COST_TABLES, query_cost
 from batch.finops_jobs import query_cost_job
 from stm.config import Config
+from stm.transforms.attribution import QUERY_COST_TABLES, query_cost
 from tests.cost_lake import base_lake, store_of
 from tests.test_batch_lake import add, ctx, make_ctx, put, read, utc, version
 

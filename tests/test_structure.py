@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,3 +84,22 @@ def test_config_declarations_do_not_import_the_config_loader():
 def test_no_module_is_over_400_lines():
     long = {n: len(p.read_text(encoding="utf-8").splitlines()) for n, p in _modules().items()}
     assert {n: lines for n, lines in long.items() if lines > MAX_LINES} == {}
+
+
+def test_no_layer_imports_the_command_line():
+    graph = import_graph(_modules())
+    assert sorted(m for m, targets in graph.items() if "stm.cli" in targets) == []
+
+
+def test_the_transforms_read_and_write_nothing():
+    graph = import_graph(_modules())
+    io = {m for m in graph if m.startswith(("stm.store", "streaming", "batch", "stm.engine", "stm.spark"))}
+    leaks = {m: sorted(graph[m] & io) for m in graph if m.startswith("stm.transforms") and graph[m] & io}
+    assert leaks == {}
+
+
+def test_every_package_ships_in_the_wheel():
+    text = (ROOT / "setup.py").read_text(encoding="utf-8")
+    listed = set(re.findall(r'^\s+"([a-z_.]+)",$', text, re.M))
+    found = {n for n, p in _modules().items() if p.name == "__init__.py"} - {"conf"}
+    assert found - listed == set()

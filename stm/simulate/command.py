@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from stm.cli import iso_date
+from stm.console import iso_date
 from stm.engine import require_lake_root
 from stm.errors import UsageError
 

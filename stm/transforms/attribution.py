@@ -23,9 +23,9 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import DecimalType, StructType
 
-from batch.rollups import utc_date
-from streaming.cost_model import MONEY
-from streaming.gold import SCOPE
+from stm.transforms.cost_model import MONEY
+from stm.transforms.gold import SCOPE
+from stm.transforms.rollups import utc_date
 
 WAREHOUSE = (*SCOPE, "warehouse_id")
 HOUR_US = 3_600_000_000

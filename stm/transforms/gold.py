@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from streaming.cost_model import MONEY, QUANTITY
+from stm.transforms.cost_model import MONEY, QUANTITY
 
 SCOPE = ("account_id", "workspace_id")
 UNTAGGED = "untagged"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from streaming.bronze import AUDIT_COLUMNS, row_hash
+from stm.transforms.bronze import AUDIT_COLUMNS, row_hash
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from streaming.cost_model import MONEY
-from streaming.gold import SCOPE, tag_pairs
+from stm.transforms.cost_model import MONEY
+from stm.transforms.gold import SCOPE, tag_pairs
 
 GOVERNANCE_TABLES = ("untagged_resources", "compute_rightsizing", "serverless_cost")
 # usage_metadata ids that name the resource a record is billed to, in order, with the resource type

@@ -30,7 +30,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from stm.config import Config
-from streaming import aiml, cost_model, gold
+from stm.transforms import aiml, cost_model, gold
 
 SCOPE = ("account_id", "workspace_id")
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from batch.governance import resource_columns
+from stm.transforms.governance import resource_columns
 
 FOCUS_TABLE = "focus_costs"
 FOCUS_VERSION = "1.2"
@@ -54,7 +54,7 @@ SERVICE_CATEGORIES: dict[str, tuple[str, str]] = {
 OTHER_SERVICE = ("Other", "Other (Other)")
 CATEGORY = {product: pair[0] for product, pair in SERVICE_CATEGORIES.items()}
 SUBCATEGORY = {product: pair[1] for product, pair in SERVICE_CATEGORIES.items()}
-# the resource types of batch.governance.RESOURCE_IDS as FOCUS ResourceType values
+# the resource types of stm.transforms.governance.RESOURCE_IDS as FOCUS ResourceType values
 RESOURCE_TYPES = {
     "warehouse": "SQL Warehouse",
     "serving_endpoint": "Serving Endpoint",

@@ -1,6 +1,6 @@
 """AI/ML gold tables: model serving, foundation and external models, MLflow and vector search. Pure transforms.
 
-Date-grouped tables are date-local like ``streaming.gold``. Request-level tables are keyed by ``served_entity_id``
+Date-grouped tables are date-local like ``stm.transforms.gold``. Request-level tables are keyed by ``served_entity_id``
 (what ``endpoint_usage`` carries); endpoint and entity attributes come from the latest version of the entity in
 ``served_entities_bronze`` by a left join, so a request is never dropped when that dimension is missing or late.
 """
@@ -13,9 +13,9 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, LongType, StringType
 
-from streaming.bronze import latest_per_key
-from streaming.cost_model import MONEY
-from streaming.gold import SCOPE, cost_where, daily_costs, seconds_between
+from stm.transforms.bronze import latest_per_key
+from stm.transforms.cost_model import MONEY
+from stm.transforms.gold import SCOPE, cost_where, daily_costs, seconds_between
 
 MODEL_SERVING = "MODEL_SERVING"
 VECTOR_SEARCH = "VECTOR_SEARCH"

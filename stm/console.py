@@ -1,0 +1,41 @@
+"""What the commands share with the layers they run: choosing named things, tables of text, ISO date arguments.
+
+Kept out of ``stm.cli`` so the streaming apps and batch jobs never import the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from datetime import date
+
+from stm.errors import UsageError
+
+
+def choose(kind: str, plural: str, valid: list[str], names: list[str], all_selected: bool) -> list[str]:
+    """Validate a ``NAME... | --all`` selection: the names chosen, or a one-line ``UsageError`` listing ``valid``."""
+    if all_selected and names:
+        raise UsageError(f"give {kind} names or --all, not both")
+    if not all_selected and not names:
+        raise UsageError(f"name at least one {kind} or pass --all; {plural}: {', '.join(valid)}")
+    unknown = [n for n in names if n not in valid]
+    if unknown:
+        raise UsageError(f"unknown {kind} {unknown[0]!r}; valid {plural}: {', '.join(valid)}")
+    return list(valid) if all_selected else list(names)
+
+
+def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Rows under a header, columns aligned; the last column (a free-text detail) is not padded."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + ("  " + r[-1] if r[-1] else "")
+        for r in [header, *rows]
+    )
+
+
+def iso_date(text: str) -> date:
+    """An argparse type for dates: ``YYYY-MM-DD``."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
