@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from batch.registry import BatchContext, JobResult, job
-from stm.transforms.models import MODELS, Model
+from stm.transforms.models import Model, models
 from stm.transforms.rollups import days_between
 from streaming.derived import SILVER, billing_models, refresh, reprice
 
@@ -19,7 +19,7 @@ def reprice_billing(ctx: BatchContext) -> JobResult:
         dates = [
             d for d in dates if (not ctx.date_from or d >= ctx.date_from) and (not ctx.date_to or d <= ctx.date_to)
         ]
-    written = refresh(ctx.cfg, ctx.store, billing_models(), dates)
+    written = refresh(ctx.cfg, ctx.store, billing_models(ctx.cfg), dates)
     return JobResult(
         rows=changed, detail=f"{changed} {SILVER} rows repriced; {len(dates)} dates, {len(written)} tables"
     )
@@ -27,7 +27,11 @@ def reprice_billing(ctx: BatchContext) -> JobResult:
 
 def _batch_fed(ctx: BatchContext) -> list[Model]:
     streamed = set(ctx.cfg.tables_in_mode("stream")) | {SILVER}
-    return [m for m in MODELS.values() if m.date_column is None or not any(d.input in streamed for d in m.dated_inputs)]
+    return [
+        m
+        for m in models(ctx.cfg).values()
+        if m.date_column is None or not any(d.input in streamed for d in m.dated_inputs)
+    ]
 
 
 @job("batch_models", ORDER_GOLD)
@@ -48,5 +52,5 @@ def recompute_gold(ctx: BatchContext) -> JobResult:
         from stm.errors import UsageError
 
         raise UsageError("gold: give both --from and --to for a backfill, or neither for a full recompute")
-    written = refresh(ctx.cfg, ctx.store, MODELS.values(), dates)
+    written = refresh(ctx.cfg, ctx.store, models(ctx.cfg).values(), dates)
     return JobResult(rows=sum(v for v in written.values() if v > 0), detail=f"{len(written)} tables")

@@ -172,7 +172,7 @@ def full_recompute(cfg: Config, full_cfg: Config, store: TableStore) -> tuple[fl
     assert bronze is not None
     store.replace(full_cfg.output_name(SILVER), price_billing(cfg, inputs, bronze))
     silver = time.perf_counter() - started
-    refresh(full_cfg, store, billing_models(), None)
+    refresh(full_cfg, store, billing_models(full_cfg), None)
     return silver, time.perf_counter() - started - silver
 
 
@@ -234,7 +234,7 @@ def run(root: Path, args: argparse.Namespace, memory: PeakMemory) -> None:
     print(f"    billing_summary replaced from all of bronze: {silver:.2f} s; gold: {gold:.2f} s")
     print(f"    gold: {models.summary()}")
 
-    names = [SILVER, *(m.name for m in billing_models())]
+    names = [SILVER, *(m.name for m in billing_models(cfg))]
     differing = [n for n in names if not identical(store, cfg.output_name(n), full_cfg.output_name(n))]
     rows = store.read(cfg.output_name(SILVER)).count()
     print(f"billing_summary: {rows:,} rows; tables compared: {len(names)} ({', '.join(names)})")

@@ -14,7 +14,7 @@ import yaml
 from stm.errors import ConfigError
 from stm.names import config_identifier
 from stm.sharing.hub_config import HubConfig, validate_hub
-from stm.specs import Declared, JobSpec, ShareSpec, TargetSpec
+from stm.specs import Declared, JobSpec, ModelSpec, ShareSpec, TargetSpec, validate_models
 from stm.specs import validate as validate_specs
 from stm.typed import deep_merge, load_dataclass
 
@@ -22,6 +22,8 @@ CONF_FILES = ("defaults.yml", "catalog.yml", "jobs.yml", "environments.yml", "sh
 TRIGGER_RE = re.compile(r"^processingTime=(\d+) (second|seconds|minute|minutes|hour|hours)$")
 TRIGGER_ALLOWED = "'availableNow' or 'processingTime=<N> seconds|minutes|hours', at most 24 hours"
 _UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600}
+SILVER_TABLE = "billing_summary"  # the silver billing table models read (stm.transforms.models.SILVER_BILLING)
+OPTIONAL_SOURCES = ("account_prices",)  # system tables a model may read when the account can (optional inputs)
 MAX_TRIGGER_SECONDS = 24 * 3600  # a longer interval is a typo: the stream would sit idle for days between batches
 
 
@@ -157,6 +159,7 @@ class Config:
     budgets: dict[str, BudgetSpec] = field(default_factory=dict)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     tables: dict[str, TableSpec] = field(default_factory=dict)
+    models: dict[str, ModelSpec] = field(default_factory=dict)
     jobs: dict[str, JobSpec] = field(default_factory=dict)
     targets: dict[str, TargetSpec] = field(default_factory=dict)
     shares: dict[str, ShareSpec] = field(default_factory=dict)
@@ -269,6 +272,7 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(f"analytics.{name}", "allowed: 0 to 100")
     if not 0 < cfg.analytics.target_utilization_percent <= 100:
         raise ConfigError("analytics.target_utilization_percent", "allowed: more than 0, at most 100")
+    validate_models(cfg.models, [*cfg.tables, SILVER_TABLE, *OPTIONAL_SOURCES])
     validate_specs(Declared(cfg.jobs, cfg.shares, cfg.targets, cfg.streaming.trigger))
     validate_hub(cfg.hub, set(cfg.shares))
 

@@ -1,4 +1,5 @@
-"""Declarations of jobs, deploy targets and shares (``conf/jobs.yml``, ``environments.yml``, ``shares.yml``).
+"""Declarations of models, jobs, deploy targets and shares (``conf/catalog.yml``, ``jobs.yml``, ``environments.yml``,
+``shares.yml``).
 
 Pure data: read by the batch runner, the deploy script and the sharing endpoint.
 """
@@ -6,7 +7,7 @@ Pure data: read by the batch runner, the deploy script and the sharing endpoint.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -18,6 +19,7 @@ SHARING_ID_RE = re.compile(r"^[a-z0-9-]+:[a-z0-9-]+:[0-9a-f]{8}-[0-9a-f]{4}-[0-9
 SHARING_ID_FORM = "<cloud>:<region>:<metastore uuid>, e.g. aws:us-west-2:19a85dee-54bc-43a2-87ab-023d0ec16013"
 STORAGE_URL_RE = re.compile(r"^(s3|abfss|gs|r2)://[^\s/]+(/\S*)?$")
 STORAGE_URL_FORM = "a cloud storage URL s3://, abfss://, gs:// or r2://<bucket or container>/<path>"
+BUILD_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CRON_FIELD = re.compile(r"^[0-9A-Z*?/,#LW-]+$")
 
@@ -109,6 +111,60 @@ class ShareSpec:
     description: str = ""
     tables: dict[str, SharedTableSpec] = field(default_factory=dict)
     mask_personal_data: bool = False
+
+
+@dataclass(frozen=True)
+class DatedSpec:
+    """An input of a model whose new rows dirty dates: ``column`` is a DATE, or a TIMESTAMP whose date is taken."""
+
+    input: str
+    column: str
+    timestamp: bool = False
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A silver/gold table (``models:`` of ``conf/catalog.yml``): its inputs, the transform that builds it, its key
+    and how its dates are found."""
+
+    inputs: list[str]
+    build: str  # module.function of a pure transform
+    keys: list[str]
+    driver: DatedSpec
+    date_column: str | None = None
+    also_dated: list[DatedSpec] = field(default_factory=list)
+    optional_inputs: list[str] = field(default_factory=list)
+    why: str = ""
+
+
+def validate_models(models: Mapping[str, ModelSpec], tables: Collection[str]) -> None:
+    """Each model reads tables that exist (``tables``, or a model declared before it), names a transform by
+    ``module.function`` and has a key; its driver and other dated inputs are among its inputs."""
+    known = set(tables)
+    for name, m in models.items():
+        base = f"models.{name}"
+        config_identifier(name, base)
+        if name in tables:
+            raise ConfigError(base, "is also a table of the catalog: give the model another name")
+        for i, table in enumerate(m.inputs):
+            if table not in known:
+                raise ConfigError(f"{base}.inputs[{i}]", f"no table or earlier model {table!r}")
+        if not BUILD_RE.match(m.build):
+            raise ConfigError(f"{base}.build", f"got {m.build!r}, expected module.function, e.g. stm.transforms.gold.x")
+        if not m.keys:
+            raise ConfigError(f"{base}.keys", "list the columns of its MERGE key")
+        for i, key in enumerate(m.keys):
+            config_identifier(key, f"{base}.keys[{i}]")
+        if m.date_column is not None:
+            config_identifier(m.date_column, f"{base}.date_column")
+        for path, dated in (
+            (f"{base}.driver", m.driver),
+            *((f"{base}.also_dated[{i}]", d) for i, d in enumerate(m.also_dated)),
+        ):
+            if dated.input not in m.inputs:
+                raise ConfigError(f"{path}.input", f"{dated.input!r} is not one of its inputs {m.inputs}")
+            config_identifier(dated.column, f"{path}.column")
+        known.add(name)
 
 
 def stream_trigger(default: str, target: TargetSpec) -> str:

@@ -49,7 +49,7 @@ def derived_apps(cfg: Config) -> list[App]:
     apps = [App(SILVER, cfg.output_name("billing_usage_bronze"), cfg.output_name(SILVER), None, "derived",
                 "billing_usage_bronze")]  # fmt: skip
     for table in cfg.tables_in_mode("stream"):
-        if table != "billing_usage_bronze" and models_driven_by(table):
+        if table != "billing_usage_bronze" and models_driven_by(cfg, table):
             name = "gold_" + table.removesuffix("_bronze")
             apps.append(App(name, cfg.output_name(table), name, None, "derived", table))
     return apps

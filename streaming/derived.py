@@ -22,7 +22,7 @@ from pyspark.sql import DataFrame
 from stm.config import Config
 from stm.store.base import MergeResult, Txn
 from stm.store.delta import TableStore
-from stm.transforms.models import MODELS, SILVER_BILLING, DatedInput, Model, compute
+from stm.transforms.models import SILVER_BILLING, DatedInput, Model, compute, models
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -136,17 +136,19 @@ def _write_model(
     return rows
 
 
-def billing_models() -> list[Model]:
+def billing_models(cfg: Config) -> list[Model]:
     """Models refreshed with billing_summary: those dated by it, and small full tables that read it."""
     return [
         m
-        for m in MODELS.values()
+        for m in models(cfg).values()
         if any(d.input == SILVER for d in m.dated_inputs) or (m.date_column is None and SILVER in m.inputs)
     ]
 
 
-def models_driven_by(table: str) -> list[Model]:
-    return [m for m in MODELS.values() if m.date_column is not None and any(d.input == table for d in m.dated_inputs)]
+def models_driven_by(cfg: Config, table: str) -> list[Model]:
+    return [
+        m for m in models(cfg).values() if m.date_column is not None and any(d.input == table for d in m.dated_inputs)
+    ]
 
 
 def price_billing(cfg: Config, inputs: Inputs, usage: DataFrame) -> DataFrame:
@@ -188,12 +190,12 @@ def refresh_from_batch(cfg: Config, store: TableStore, driver: str, rows: DataFr
             partition_by=SILVER_BILLING.date_column,
         )
         inputs = Inputs(cfg, store)  # billing_summary changed
-        written = refresh(cfg, store, billing_models(), dates, inputs)
+        written = refresh(cfg, store, billing_models(cfg), dates, inputs)
     else:
-        models = models_driven_by(driver)
-        dated = next(d for d in models[0].dated_inputs if d.input == driver)
+        driven = models_driven_by(cfg, driver)
+        dated = next(d for d in driven[0].dated_inputs if d.input == driver)
         dates = dates_of(rows, dated)
-        written = refresh(cfg, store, models, dates, inputs)
+        written = refresh(cfg, store, driven, dates, inputs)
     return RefreshResult(merged, dates, written, time.monotonic() - started)
 
 

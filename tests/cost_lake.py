@@ -21,7 +21,7 @@ from deltalake import DeltaTable, write_deltalake
 from stm.config import Config
 from stm.store.base import StreamOptions
 from stm.store.local import LocalTableStore
-from stm.transforms.models import MODELS
+from stm.transforms.models import models
 from streaming.apps import AppStats, resolve_apps
 from streaming.checkpoints import Checkpoints
 from streaming.runner import StreamRunner
@@ -163,7 +163,7 @@ def copy_lake(source: Path, target: Path, *, system_only: bool = False) -> Path:
 
 def derived_tables(cfg: Config, store: LocalTableStore) -> list[str]:
     """billing_summary and every registered model table that exists in the lake."""
-    names = ["billing_summary", *MODELS]
+    names = ["billing_summary", *models(cfg)]
     return [n for n in names if store.exists(cfg.output_name(n))]
 
 

@@ -15,7 +15,7 @@ from stm.cli import build_parser
 from stm.config import Config
 from stm.simulate.schemas import SYSTEM_TABLES
 from stm.specs import TRIGGER_PLACEHOLDER
-from stm.transforms.models import MODELS, SILVER_BILLING
+from stm.transforms.models import SILVER_BILLING, models
 from streaming.apps import all_apps
 
 # ``gold`` recomputes every model, those ``batch_models`` recomputes included: the daily job runs ``gold``
@@ -77,8 +77,8 @@ def test_every_catalog_source_is_a_simulated_system_table(cfg: Config):
 
 
 def test_every_model_reads_tables_the_pipeline_makes(cfg: Config):
-    made = set(cfg.tables) | {SILVER_BILLING.name} | set(MODELS) | {"account_prices"}  # optional system table
-    for model in (SILVER_BILLING, *MODELS.values()):
+    made = set(cfg.tables) | {SILVER_BILLING.name} | set(cfg.models) | {"account_prices"}  # optional system table
+    for model in (SILVER_BILLING, *models(cfg).values()):
         unknown = [i for i in (*model.inputs, *model.optional_inputs) if i not in made]
         assert unknown == [], f"{model.name} reads {unknown}"
         assert all(d.input in model.inputs for d in model.dated_inputs), model.name
@@ -88,6 +88,6 @@ def test_every_model_reads_tables_the_pipeline_makes(cfg: Config):
 def test_every_shared_table_has_a_maker(cfg: Config, share: str):
     """Shared tables are catalog tables, models or batch job outputs (the hub test runs them and finds each)."""
     jobs = set(available_jobs(cfg))
-    makers = set(cfg.tables) | {SILVER_BILLING.name} | set(MODELS) | jobs
+    makers = set(cfg.tables) | {SILVER_BILLING.name} | set(cfg.models) | jobs
     orphans = [t for t in cfg.shares[share].tables if t not in makers and not any(t.startswith(j) for j in jobs)]
     assert orphans == []

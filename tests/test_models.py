@@ -7,12 +7,13 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from stm.config import Config
+from stm.config import Config, load_config
 from stm.simulate import schemas
-from stm.transforms.models import MODELS, SILVER_BILLING, compute
+from stm.transforms.models import SILVER_BILLING, compute, models
 from tests.cost_data import D1, D2, LIST_PRICES, bronze, prices_frame, usage_frame
 from tests.gold_data import AIML_BILLING, AIML_PRICES, BASE_BILLING, LATE_CORRECTION, frames
 
+MODELS = models(load_config())
 DATED = sorted(name for name, m in MODELS.items() if m.date_column is not None)
 
 

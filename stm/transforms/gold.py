@@ -9,11 +9,15 @@ group's cost sums its priced rows, is NULL when none is priced, and ``unpriced_r
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from stm.transforms.cost_model import MONEY, QUANTITY
+
+if TYPE_CHECKING:
+    from stm.config import Config
 
 SCOPE = ("account_id", "workspace_id")
 UNTAGGED = "untagged"
@@ -214,3 +218,13 @@ def executive_summary(billing_summary: DataFrame) -> DataFrame:
         distinct("warehouse_id").alias("active_warehouses"),
         distinct("run_as").alias("active_users"),
     )
+
+
+def cost_by_configured_tags(billing_summary: DataFrame, *, cfg: Config) -> DataFrame:
+    """``cost_by_tag`` over the tag keys of ``analytics.tag_keys``."""
+    return cost_by_tag(billing_summary, tag_keys=cfg.analytics.tag_keys)
+
+
+def cluster_utilization_configured(node_timeline_bronze: DataFrame, *, cfg: Config) -> DataFrame:
+    """``cluster_utilization`` with ``analytics.idle_cpu_percent``."""
+    return cluster_utilization(node_timeline_bronze, idle_cpu_percent=cfg.analytics.idle_cpu_percent)

@@ -6,7 +6,8 @@ How the I/O layer uses it:
   ``list_prices`` snapshot, plus ``account_prices`` when ``system.billing.account_prices`` is readable (an
   optional input). Rows priced before a price arrived or changed need repricing: rebuild the rows with
   ``is_priced = false`` and those whose ``usage_end_time`` is at or after a changed ``price_start_time``.
-- ``MODELS`` (in dependency order) read bronze tables and ``billing_summary``. For a model with a
+- ``models(cfg)``, declared under ``models:`` in ``conf/catalog.yml`` (in dependency order), read bronze tables
+  and ``billing_summary``; each names its transform by ``module.function``. For a model with a
   ``date_column``, find the dates touched by new rows of each of its ``dated_inputs`` and call
   ``compute(model, frames, cfg, dates=...)``: it restricts the dated inputs to those dates (dimension inputs are
   passed whole) and returns exactly the rows of those dates. Replace those dates in the target (delete the dates,
@@ -22,6 +23,8 @@ How the I/O layer uses it:
 
 from __future__ import annotations
 
+import importlib
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -29,8 +32,10 @@ from datetime import date
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from stm.config import Config
-from stm.transforms import aiml, cost_model, gold
+from stm.config import OPTIONAL_SOURCES, SILVER_TABLE, Config
+from stm.errors import ConfigError
+from stm.specs import ModelSpec
+from stm.transforms import cost_model
 
 SCOPE = ("account_id", "workspace_id")
 
@@ -90,15 +95,6 @@ def compute(
     return built.where(F.col(model.date_column).isin(list(dates)))
 
 
-def _plain(fn: Callable[..., DataFrame]) -> Callable[..., DataFrame]:
-    """A build for a transform that needs no configuration."""
-
-    def build(*, cfg: Config, **inputs: DataFrame) -> DataFrame:
-        return fn(**inputs)
-
-    return build
-
-
 def _billing_summary(
     *, billing_usage_bronze: DataFrame, list_prices: DataFrame, cfg: Config, account_prices: DataFrame | None = None
 ) -> DataFrame:
@@ -107,25 +103,10 @@ def _billing_summary(
     )
 
 
-def _cost_by_tag(*, billing_summary: DataFrame, cfg: Config) -> DataFrame:
-    return gold.cost_by_tag(billing_summary, tag_keys=cfg.analytics.tag_keys)
-
-
-def _cluster_utilization(*, node_timeline_bronze: DataFrame, cfg: Config) -> DataFrame:
-    return gold.cluster_utilization(node_timeline_bronze, idle_cpu_percent=cfg.analytics.idle_cpu_percent)
-
-
-def _billing_model(name: str, fn: Callable[..., DataFrame], *keys: str) -> Model:
-    """A model over ``billing_summary`` alone, grouped by ``usage_date`` and ``keys``."""
-    return Model(
-        name, ("billing_summary",), fn, (*SCOPE, "usage_date", *keys), "usage_date", "billing_summary", "usage_date"
-    )
-
-
 SILVER_BILLING = Model(
-    name="billing_summary",
+    name=SILVER_TABLE,
     inputs=("billing_usage_bronze", "list_prices"),
-    optional_inputs=("account_prices",),
+    optional_inputs=OPTIONAL_SOURCES,
     build=_billing_summary,
     keys=(*SCOPE, "usage_date", "record_id"),
     date_column="usage_date",
@@ -133,124 +114,38 @@ SILVER_BILLING = Model(
     driver_date="usage_date",
 )
 
-_ENDPOINT_USAGE = ("endpoint_usage_bronze", "served_entities_bronze")
-_ENTITY_KEYS = (*SCOPE, "usage_date", "served_entity_id")
-_ENDPOINT_KEYS = ("endpoint_name", "endpoint_id")
 
-_ALL: tuple[Model, ...] = (
-    _billing_model("cost_by_product", _plain(gold.cost_by_product), "billing_origin_product"),
-    _billing_model("cost_by_sku", _plain(gold.cost_by_sku), "sku_name", "cloud", "usage_unit"),
-    Model(
-        "cost_by_job",
-        ("billing_summary", "jobs_bronze"),
-        _plain(gold.cost_by_job),
-        (*SCOPE, "usage_date", "job_id"),
-        "usage_date",
-        "billing_summary",
-        "usage_date",
-    ),
-    _billing_model("cost_by_user", _plain(gold.cost_by_user), "user_identity"),
-    _billing_model("cost_by_tag", _cost_by_tag, "tag_key", "tag_value"),
-    _billing_model("dq_unpriced_usage", _plain(cost_model.dq_unpriced_usage), "sku_name", "cloud", "usage_unit"),
-    Model(
-        "executive_summary",
-        ("billing_summary",),
-        _plain(gold.executive_summary),
-        (*SCOPE, "summary_date"),
-        "summary_date",
-        "billing_summary",
-        "usage_date",
-    ),
-    Model(
-        "job_runs_summary",
-        ("job_runs_bronze",),
-        _plain(gold.job_runs_summary),
-        (*SCOPE, "run_date", "job_id"),
-        "run_date",
-        "job_runs_bronze",
-        "period_start_time",
-        driver_is_timestamp=True,
-    ),
-    Model(
-        "cluster_utilization",
-        ("node_timeline_bronze",),
-        _cluster_utilization,
-        (*SCOPE, "date", "cluster_id"),
-        "date",
-        "node_timeline_bronze",
-        "start_time",
-        driver_is_timestamp=True,
-    ),
-    Model(
-        "user_activity_summary",
-        ("audit_logs_bronze",),
-        _plain(gold.user_activity_summary),
-        (*SCOPE, "event_date", "user_email", "service_name"),
-        "event_date",
-        "audit_logs_bronze",
-        "event_date",
-    ),
-    Model(
-        "data_access_summary",
-        ("audit_logs_bronze",),
-        _plain(gold.data_access_summary),
-        (*SCOPE, "event_date", "table_name", "access_type"),
-        "event_date",
-        "audit_logs_bronze",
-        "event_date",
-    ),
-    *(
-        Model(
-            name, _ENDPOINT_USAGE, _plain(fn), _ENTITY_KEYS, "usage_date", "endpoint_usage_bronze", "request_time", True
-        )
-        for name, fn in (
-            ("endpoint_usage_summary", aiml.endpoint_usage_summary),
-            ("foundation_model_usage", aiml.foundation_model_usage),
-            ("external_model_usage", aiml.external_model_usage),
-        )
-    ),
-    _billing_model("model_serving_costs", _plain(aiml.model_serving_costs), *_ENDPOINT_KEYS),
-    _billing_model("vector_search_costs", _plain(aiml.vector_search_costs), *_ENDPOINT_KEYS),
-    _billing_model("vector_search_summary", _plain(aiml.vector_search_summary), *_ENDPOINT_KEYS),
-    Model(
-        "aiml_executive_summary",
-        ("billing_summary", "endpoint_usage_bronze"),
-        _plain(aiml.aiml_executive_summary),
-        (*SCOPE, "summary_date"),
-        "summary_date",
-        "billing_summary",
-        "usage_date",
-        also_dated=(DatedInput("endpoint_usage_bronze", "request_time", is_timestamp=True),),
-    ),
-    Model(
-        "mlflow_runs_summary",
-        ("mlflow_runs_bronze",),
-        _plain(aiml.mlflow_runs_summary),
-        (*SCOPE, "run_date", "experiment_id", "status"),
-        "run_date",
-        "mlflow_runs_bronze",
-        "start_time",
-        driver_is_timestamp=True,
-    ),
-    Model(
-        "mlflow_experiments_summary",
-        ("mlflow_experiments_bronze", "mlflow_runs_bronze"),
-        _plain(aiml.mlflow_experiments_summary),
-        (*SCOPE, "experiment_id"),
-        None,
-        "mlflow_runs_bronze",
-        "start_time",
-        driver_is_timestamp=True,
-    ),
-    Model(
-        "endpoint_inventory",
-        ("served_entities_bronze", "billing_summary"),
-        _plain(aiml.endpoint_inventory),
-        (*SCOPE, "endpoint_id"),
-        None,
-        "billing_summary",
-        "usage_date",
-    ),
-)
+def transform(path: str, where: str) -> Callable[..., DataFrame]:
+    """The function ``module.function`` as a model's build: inputs by keyword, plus ``cfg`` when it takes one."""
+    module, _, name = path.rpartition(".")
+    try:
+        fn = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        raise ConfigError(where, f"no function {path!r}: give module.function of a pure transform") from None
+    takes_cfg = "cfg" in inspect.signature(fn).parameters
 
-MODELS: dict[str, Model] = {m.name: m for m in _ALL}
+    def build(*, cfg: Config, **inputs: DataFrame) -> DataFrame:
+        return fn(**inputs, cfg=cfg) if takes_cfg else fn(**inputs)
+
+    return build
+
+
+def model(name: str, spec: ModelSpec) -> Model:
+    also = tuple(DatedInput(d.input, d.column, d.timestamp) for d in spec.also_dated)
+    return Model(
+        name,
+        tuple(spec.inputs),
+        transform(spec.build, f"models.{name}.build"),
+        tuple(spec.keys),
+        spec.date_column,
+        spec.driver.input,
+        spec.driver.column,
+        spec.driver.timestamp,
+        also,
+        tuple(spec.optional_inputs),
+    )
+
+
+def models(cfg: Config) -> dict[str, Model]:
+    """The silver/gold models of ``models:`` in the catalog (``conf/catalog.yml``), in declared order."""
+    return {name: model(name, spec) for name, spec in cfg.models.items()}
