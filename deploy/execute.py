@@ -31,6 +31,7 @@ from deploy.hub_sql import Column, PendingView, Source
 from deploy.model import Action, Change, Plan, history_status
 from deploy.wheel import Wheel
 from stm.errors import StmError
+from stm.retry import Backoff, retry
 from stm.sharing.personal import hmac_pads
 
 log = logging.getLogger(__name__)
@@ -249,17 +250,8 @@ def _handlers(sleep: Sleep) -> dict[tuple[str, Change], Callable[[WorkspaceClien
 
 
 def _with_retries(fn: Callable[[], object], sleep: Sleep, attempts: int) -> object:
-    delay = 1.0
-    for attempt in range(1, attempts + 1):
-        try:
-            return fn()
-        except TRANSIENT as exc:
-            if attempt == attempts:
-                raise
-            log.warning("transient error (attempt %d of %d), retrying in %.0f s: %s", attempt, attempts, delay, exc)
-            sleep(delay)
-            delay *= 2
-    return None
+    backoff = Backoff(attempts=attempts, first_seconds=1.0, max_seconds=60.0, sleep=sleep)
+    return retry("transient error", fn, lambda exc: isinstance(exc, TRANSIENT), backoff)
 
 
 def _why(exc: Exception, action: Action) -> str:

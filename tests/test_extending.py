@@ -56,7 +56,7 @@ def test_a_bronze_table_and_gold_tables_declared_in_the_catalog_run_end_to_end(s
     apps = {a.name for a in all_apps(cfg)}
     assert {"warehouse_changes_bronze", "gold_warehouse_changes"} <= apps  # nothing else was edited
     lake = tmp_path / "lake"
-    simulate(lake, accounts=1, workspaces=1, days=3, seed=3, billing_rows_per_day=20, audit_events_per_day=2)
+    simulate(lake, accounts=1, workspaces=1, days=2, seed=3, billing_rows_per_day=20, audit_events_per_day=2)
     run_jobs_named(spark, cfg, lake, ["list_prices"])
     stream(spark, cfg, lake, ["billing_usage_bronze", "billing_summary", "warehouse_changes_bronze",
                               "gold_warehouse_changes"])  # fmt: skip
