@@ -31,6 +31,11 @@ def available_jobs(cfg: Config) -> dict[str, BatchJob]:
     return jobs
 
 
+def ingest_jobs(cfg: Config) -> list[str]:
+    """The ingest job of every snapshot and watermark table, in catalog order: what ``--ingest`` runs."""
+    return cfg.tables_in_mode("snapshot", "watermark")
+
+
 def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "batch",
@@ -41,6 +46,11 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     )
     p.add_argument("jobs", nargs="*", metavar="JOB", help="job names; `stm batch --list` shows them")
     p.add_argument("--all", action="store_true", dest="all_jobs", help="run every job")
+    p.add_argument(
+        "--ingest",
+        action="store_true",
+        help="also run the ingest job of every snapshot and watermark table of the catalog (conf/catalog.yml)",
+    )
     p.add_argument("--list", action="store_true", dest="list_jobs", help="list the jobs and exit")
     p.add_argument("--from", type=iso_date, dest="date_from", default=None, help="first date of a backfill (UTC)")
     p.add_argument("--to", type=iso_date, dest="date_to", default=None, help="last date of a backfill (UTC)")
@@ -71,7 +81,9 @@ def run(args: argparse.Namespace) -> int:
         for j in sorted(jobs.values(), key=lambda j: (j.order, j.name)):
             print(f"{j.name:32} {j.doc}")
         return 0
-    chosen = resolve_jobs(jobs, args.jobs, args.all_jobs)
+    if args.ingest and args.all_jobs:
+        raise UsageError("give --ingest or --all, not both (--all runs the ingest jobs too)")
+    chosen = resolve_jobs(jobs, [*(ingest_jobs(cfg) if args.ingest else ()), *args.jobs], args.all_jobs)
     if args.date_from and args.date_to and args.date_from > args.date_to:
         raise UsageError(f"--from {args.date_from} is after --to {args.date_to}")
     if args.retain_hours is not None:

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
 
+from batch.command import ingest_jobs
 from stm.alerts import check
 from stm.config import Config, load_config
 from stm.dashboard.definition import DASHBOARD, GRID_WIDTH, WIDGET_KINDS, Dashboard, Dataset, Page
@@ -35,7 +36,8 @@ HUB = ("monitoring_hub", "consolidated")
 def daily_batch_jobs(cfg: Config) -> list[str]:
     """The batch jobs the deployed daily job's tasks name, in task order; its full ``gold`` recompute is run as
     ``batch_models``, the models no stream refreshes (the pipeline lake's streams made the others)."""
-    names = [name for task in cfg.jobs["daily"].tasks.values() for name in task.command[1:]]
+    names = [n for task in cfg.jobs["daily"].tasks.values() for a in task.command[1:]
+             for n in (ingest_jobs(cfg) if a == "--ingest" else [a])]  # fmt: skip
     return [("batch_models" if name == "gold" else name) for name in names]
 
 

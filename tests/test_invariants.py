@@ -10,9 +10,9 @@ import dataclasses
 
 import pytest
 
-from batch.command import available_jobs
+from batch.command import available_jobs, ingest_jobs
 from stm.cli import build_parser
-from stm.config import Config
+from stm.config import Config, load_config
 from stm.simulate.schemas import SYSTEM_TABLES
 from stm.specs import TRIGGER_PLACEHOLDER
 from stm.transforms.models import SILVER_BILLING, models
@@ -39,7 +39,7 @@ def unknown_names(cfg: Config) -> dict[str, list[str]]:
         args = parser.parse_args(command)
         assert args.command in ("batch", "stream"), where
         named, known = (args.jobs, jobs) if args.command == "batch" else (args.apps, apps)
-        assert named or args.command == "stream", f"{where} runs no batch job"
+        assert named or args.command == "stream" or args.ingest, f"{where} runs no batch job"
         if [n for n in named if n not in known]:
             out[where] = [n for n in named if n not in known]
     return out
@@ -56,7 +56,18 @@ def test_every_deployed_task_parses_with_the_cli_and_names_jobs_and_apps_that_ex
 
 
 def _batch_names(cfg: Config) -> list[str]:
-    return [n for _, c in _tasks(cfg) if c[0] == "batch" for n in c[1:] if not n.startswith("-")]
+    """The batch jobs the deployed tasks run, ``--ingest`` as the catalog's ingest jobs."""
+    out = []
+    for _, command in _tasks(cfg):
+        if command[0] == "batch":
+            out += [n for a in command[1:] for n in (ingest_jobs(cfg) if a == "--ingest" else [a]) if n[0] != "-"]
+    return out
+
+
+def test_a_snapshot_table_added_to_the_catalog_alone_runs_in_the_daily_job(cfg: Config):
+    table = {"source": "access.audit", "mode": "snapshot", "keys": ["event_id"], "merge": "upsert", "why": "test"}
+    with_new = load_config(extra={"tables": {"audit_snapshot_bronze": table}})
+    assert "audit_snapshot_bronze" in _batch_names(with_new) and "audit_snapshot_bronze" in available_jobs(with_new)
 
 
 def test_every_batch_job_runs_in_exactly_one_deployed_task(cfg: Config):
@@ -91,3 +102,10 @@ def test_every_shared_table_has_a_maker(cfg: Config, share: str):
     makers = set(cfg.tables) | {SILVER_BILLING.name} | set(cfg.models) | jobs
     orphans = [t for t in cfg.shares[share].tables if t not in makers and not any(t.startswith(j) for j in jobs)]
     assert orphans == []
+
+
+def test_batch_ingest_with_all_is_a_one_line_usage_error(capsys: pytest.CaptureFixture[str]):
+    from stm.cli import main
+
+    assert main(["batch", "--ingest", "--all"]) == 2
+    assert "give --ingest or --all, not both" in capsys.readouterr().err
