@@ -52,7 +52,7 @@ from harness import (
 from stm.config import Config, load_config
 from stm.engine import Engine, open_engine
 from stm.store.base import StreamOptions
-from streaming.apps import App, resolve_apps
+from streaming.apps import App, BronzeApp, resolve_apps
 from streaming.runner import StreamRunner
 
 APP = "billing_usage_bronze"
@@ -180,7 +180,8 @@ def run(root: Path, args: argparse.Namespace, memory: PeakMemory) -> None:
     newest = f"each append: the {APPEND_ROWS:,} newest source rows under new record ids, {len(dates)} usage date(s)"
     print(newest, end=" ")
     print(f"({pc.min(dates)} to {pc.max(dates)}) of the bronze's {source_days}")
-    empty_app = App(f"{APP}_empty", app.source, EMPTY_TARGET, app.spec)
+    assert isinstance(app, BronzeApp)
+    empty_app = BronzeApp(f"{APP}_empty", app.source, EMPTY_TARGET, app.spec)
     runs: dict[str, list[Run]] = {"full": [], "empty": []}
     for round_no in range(ROUNDS + 1):  # round 0 warms up and starts the empty app's checkpoint; not counted
         version = append_to_source(src, with_new_record_ids(head))

@@ -55,7 +55,7 @@ def child(root: Path, out: Path) -> None:
     from stm.cli import main
     from stm.config import load_config
     from stm.engine import open_engine
-    from streaming.apps import resolve_apps
+    from streaming.apps import BronzeApp, DerivedApp, resolve_apps
 
     imported = time.time()
     cfg = load_config()
@@ -72,7 +72,7 @@ def child(root: Path, out: Path) -> None:
     recorder.wait_all_terminated(60)
     engine.spark.streams.removeListener(recorder)
     apps = resolve_apps(cfg, [], True)
-    phases = [[a.name for a in apps if a.kind == "bronze"], [a.name for a in apps if a.kind != "bronze"]]
+    phases = [[a.name for a in apps if isinstance(a, BronzeApp)], [a.name for a in apps if isinstance(a, DerivedApp)]]
     figures = {"began": began, "imported": imported, "session": session, "ended": ended, "code": code}
     queries = {name: asdict(timeline) for name, timeline in recorder.queries.items()}
     timeline = {**figures, "phases": phases, "app_started": starts.started, "queries": queries}

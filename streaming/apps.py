@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from pyspark.sql import DataFrame
 
@@ -22,42 +21,54 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class App:
-    """A streaming app: read ``source`` with skipChangeCommits, write each micro-batch.
-
-    ``bronze``: MERGE the batch into ``target`` as ``spec`` says. ``derived``: ``driver`` is the bronze table whose
-    new rows drive billing_summary (for billing) and the gold dates they touch.
-    """
+class BronzeApp:
+    """Read the system table ``source`` with skipChangeCommits; MERGE each micro-batch into ``target`` as ``spec``
+    (its catalog entry) says."""
 
     name: str
     source: str
     target: str
-    spec: TableSpec | None = None
-    kind: Literal["bronze", "derived"] = "bronze"
-    driver: str | None = None
+    spec: TableSpec
 
     def missing_hint(self) -> str:
-        if self.spec is not None:
-            return f"source {self.source} missing: enable system schema '{self.spec.source_schema}'"
+        return f"source {self.source} missing: enable system schema '{self.spec.source_schema}'"
+
+
+@dataclass(frozen=True)
+class DerivedApp:
+    """Read the bronze table ``source`` (``driver``) with skipChangeCommits; each micro-batch refreshes
+    billing_summary (for billing) and the gold dates its rows touch."""
+
+    name: str
+    source: str
+    target: str
+    driver: str
+
+    def missing_hint(self) -> str:
         return f"source {self.source} missing: run the app {self.driver} first"
+
+
+App = BronzeApp | DerivedApp
 
 
 def derived_apps(cfg: Config) -> list[App]:
     """The silver billing app and one gold app per streamed bronze table that dates a gold model."""
     from streaming.derived import SILVER, models_driven_by
 
-    apps = [App(SILVER, cfg.output_name("billing_usage_bronze"), cfg.output_name(SILVER), None, "derived",
-                "billing_usage_bronze")]  # fmt: skip
+    apps: list[App] = [
+        DerivedApp(SILVER, cfg.output_name("billing_usage_bronze"), cfg.output_name(SILVER), "billing_usage_bronze")
+    ]
     for table in cfg.tables_in_mode("stream"):
         if table != "billing_usage_bronze" and models_driven_by(cfg, table):
             name = "gold_" + table.removesuffix("_bronze")
-            apps.append(App(name, cfg.output_name(table), name, None, "derived", table))
+            apps.append(DerivedApp(name, cfg.output_name(table), name, table))
     return apps
 
 
 def all_apps(cfg: Config) -> list[App]:
     bronze = [
-        App(n, cfg.source_name(cfg.tables[n]), cfg.output_name(n), cfg.tables[n]) for n in cfg.tables_in_mode("stream")
+        BronzeApp(n, cfg.source_name(cfg.tables[n]), cfg.output_name(n), cfg.tables[n])
+        for n in cfg.tables_in_mode("stream")
     ]
     return bronze + derived_apps(cfg)
 
@@ -138,8 +149,8 @@ class BronzeSink(CheckpointedSink):
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
+        assert isinstance(self.app, BronzeApp)
         spec = self.app.spec
-        assert spec is not None
         session = batch.sparkSession
         store = self.store.bound(session)
         census = key_census(batch, spec.keys, spec.prune_by).first()
@@ -172,7 +183,7 @@ class DerivedSink(CheckpointedSink):
         from streaming.derived import refresh_from_batch
 
         started = time.monotonic()
-        assert self.cfg is not None and self.app.driver is not None
+        assert self.cfg is not None and isinstance(self.app, DerivedApp)
         rows_in = batch.count()
         if rows_in == 0:
             return

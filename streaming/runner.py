@@ -16,7 +16,7 @@ from pyspark.sql.streaming import StreamingQuery
 from stm.config import Config
 from stm.store.base import StreamOptions
 from stm.store.delta import TableStore
-from streaming.apps import App, AppStats, BronzeSink, CheckpointedSink, DerivedSink
+from streaming.apps import App, AppStats, BronzeApp, BronzeSink, CheckpointedSink, DerivedApp, DerivedSink
 from streaming.checkpoints import Checkpoints
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ class StreamRunner:
         fresh = not (location / "offsets").exists()
         options = self.checkpoints.start_options(app.name, self.base_options) if fresh else self.base_options
         sink: CheckpointedSink
-        if app.kind == "bronze":
+        if isinstance(app, BronzeApp):
             sink = BronzeSink(app, self.store, location, stats=stats)
         else:
             sink = DerivedSink(app, self.store, location, stats=stats, cfg=self.cfg)
@@ -131,10 +131,9 @@ class StreamRunner:
     def run(self, apps: list[App]) -> dict[str, AppStats]:
         """Run ``apps``: with availableNow, bronze apps first and then the derived apps that read them."""
         self.stats = {app.name: AppStats() for app in apps}
+        phases: list[list[App]] = [apps]
         if self.trigger.get("availableNow"):
-            phases = [[a for a in apps if a.kind == "bronze"], [a for a in apps if a.kind != "bronze"]]
-        else:
-            phases = [apps]
+            phases = [[a for a in apps if isinstance(a, BronzeApp)], [a for a in apps if isinstance(a, DerivedApp)]]
         for phase in phases:
             if phase and not self.stop_event.is_set():
                 self._run_phase(phase)

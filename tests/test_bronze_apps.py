@@ -14,7 +14,7 @@ from stm.config import TableSpec, load_config
 from stm.errors import AppRunning, UsageError
 from stm.store.base import MergeResult, StreamOptions
 from stm.store.local import LocalTableStore
-from streaming.apps import App, BronzeSink, resolve_apps
+from streaming.apps import BronzeApp, BronzeSink, resolve_apps
 from streaming.checkpoints import Checkpoints
 from streaming.runner import StreamRunner, summary_table
 from tests.delta_log import data_commits
@@ -23,7 +23,7 @@ from tests.lakes import append, events
 SPEC = TableSpec(
     source="access.events", mode="stream", keys=["event_id"], merge="insert_only", why="test", order_by="event_time"
 )
-APP = App("events_bronze", "system.access.events", "monitoring.workspace_usage.events_bronze", SPEC)
+APP = BronzeApp("events_bronze", "system.access.events", "monitoring.workspace_usage.events_bronze", SPEC)
 
 
 class Crash(RuntimeError):

@@ -17,7 +17,7 @@ import pytest
 
 from stm.config import Config
 from stm.store.local import LocalTableStore
-from streaming.apps import App, BronzeSink, CheckpointedSink, DerivedSink, resolve_apps
+from streaming.apps import App, BronzeApp, BronzeSink, CheckpointedSink, DerivedSink, resolve_apps
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -33,7 +33,7 @@ class DriverSession:
 def _sink(app: App, store: LocalTableStore, checkpoint: Path, cfg: Config) -> CheckpointedSink:
     checkpoint.mkdir(parents=True)
     (checkpoint / "metadata").write_text(json.dumps({"id": str(uuid.uuid4())}))
-    if app.kind == "bronze":
+    if isinstance(app, BronzeApp):
         return BronzeSink(app, store, checkpoint)
     return DerivedSink(app, store, checkpoint, cfg=cfg)
 
