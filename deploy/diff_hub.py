@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from deploy.desired import HubDesired
 from deploy.diff import NOT_OURS, catalog_action, container_action
-from deploy.hub_alerts import alert_actions, display_name, wanted_alert
+from deploy.hub_alerts import alert_actions, budgetless, display_name, wanted_alert
 from deploy.hub_dashboard import dashboard_actions, wanted_dashboard
 from deploy.hub_sql import (
     Column,
@@ -106,16 +106,16 @@ def hub_actions(d: HubDesired, o: HubObserved, destroy: bool = False, purge: boo
             else "over the consolidated billing and job runs"
         )
         out.append(_view_action(d, o, view, select, what))
-    budgetless = {n for n, r in d.alert_rules.items() if r.kind.startswith("budget_") and not d.budgets}
+    unwatched = budgetless(d.alert_rules, d.budgets)
     wanted = [
         wanted_alert(d.target, d.catalog, d.schema, d.warehouse_id, name, rule, d.notify, d.alert_destinations)
         for name, rule in sorted(d.alert_rules.items())
-        if name not in budgetless
+        if name not in unwatched
     ]
     alerts = alert_actions(wanted, o.alerts, views, d.target, destroy)
     if not destroy:
         why = "no budgets declared (budgets:): nothing for this rule to watch"
-        out.extend(Action("alert", display_name(d.target, n), Change.SKIP, why) for n in sorted(budgetless))
+        out.extend(Action("alert", display_name(d.target, n), Change.SKIP, why) for n in sorted(unwatched))
     dashboard = dashboard_actions(
         wanted_dashboard(d.target, d.catalog, d.schema, d.warehouse_id, bool(d.budgets)),
         o.dashboard,

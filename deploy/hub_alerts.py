@@ -9,11 +9,12 @@ ours that are no longer declared; alerts of the same name that we did not make a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from databricks.sdk.service import sql
 
-from deploy.model import Action, Change, digest, is_ours, marker
+from deploy.model import Action, Change, digest, is_ours, is_ours_for, marker
 from stm.alerts import rule_select
 from stm.config import AlertRule
 from stm.names import quote
@@ -27,6 +28,11 @@ class AlertWanted:
     name: str  # display name: stm-<target>-<rule>
     rule: str
     alert: sql.AlertV2
+
+
+def budgetless(rules: Mapping[str, AlertRule], budgets: Mapping[str, object]) -> set[str]:
+    """The budget rules, when no budgets are declared: there is nothing for them to watch."""
+    return {name for name, rule in rules.items() if rule.kind.startswith("budget_") and not budgets}
 
 
 def display_name(target: str, rule: str) -> str:
@@ -96,7 +102,7 @@ def alert_actions(
         else:
             out.append(Action("alert", want.name, Change.UNCHANGED, f"rule {want.rule}"))
     for name, current in sorted(observed.items()):
-        mine = is_ours(current.custom_description) and f"(target {target})" in (current.custom_description or "")
+        mine = is_ours_for(current.custom_description, target)
         if mine and name not in names:
             out.append(Action("alert", name, Change.DELETE, "no longer declared", current.id, "alert owner"))
     return out

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from databricks.sdk.service import dashboards
 
-from deploy.model import Action, Change, digest, is_ours, marker
+from deploy.model import Action, Change, digest, is_ours_for, marker
 from stm.dashboard.definition import DASHBOARD
 from stm.dashboard.lakeview import lakeview_body, note_of, serialized
 
@@ -65,7 +65,7 @@ def dashboard_actions(
     """Create, update, leave or trash the dashboard; ``observed`` the one of its name in ``FOLDER``, ``views`` the
     hub's views."""
     note = note_of(observed.serialized_dashboard) if observed is not None else None
-    mine = observed if is_ours(note) and f"(target {target})" in (note or "") else None
+    mine = observed if is_ours_for(note, target) else None
     if destroy:
         return [] if mine is None else [Action("dashboard", want.name, Change.DELETE, "", mine.dashboard_id, "owner")]
     missing = [t for t in want.tables if t not in views]

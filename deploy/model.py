@@ -81,6 +81,11 @@ def is_ours(comment: str | None) -> bool:
     return bool(comment) and MARKER in str(comment)
 
 
+def is_ours_for(comment: str | None, target: str) -> bool:
+    """Made by deploy for ``target`` (its marker, with or without a digest)."""
+    return bool(comment) and marker(target) in str(comment)
+
+
 def digest(value: Any) -> str:
     """A short stable digest of JSON-able data or text."""
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
