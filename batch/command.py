@@ -36,6 +36,11 @@ def ingest_jobs(cfg: Config) -> list[str]:
     return cfg.tables_in_mode("snapshot", "watermark")
 
 
+def named_jobs(cfg: Config, args: argparse.Namespace) -> list[str]:
+    """The jobs a ``stm batch`` command line names: with ``--ingest`` the ingest jobs first, then those given."""
+    return [*(ingest_jobs(cfg) if args.ingest else ()), *args.jobs]
+
+
 def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "batch",
@@ -83,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.ingest and args.all_jobs:
         raise UsageError("give --ingest or --all, not both (--all runs the ingest jobs too)")
-    chosen = resolve_jobs(jobs, [*(ingest_jobs(cfg) if args.ingest else ()), *args.jobs], args.all_jobs)
+    chosen = resolve_jobs(jobs, named_jobs(cfg, args), args.all_jobs)
     if args.date_from and args.date_to and args.date_from > args.date_to:
         raise UsageError(f"--from {args.date_from} is after --to {args.date_to}")
     if args.retain_hours is not None:

@@ -15,8 +15,9 @@ import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
 
-from batch.command import ingest_jobs
+from batch.command import named_jobs
 from stm.alerts import check
+from stm.cli import build_parser
 from stm.config import Config, load_config
 from stm.dashboard.definition import DASHBOARD, GRID_WIDTH, WIDGET_KINDS, Dashboard, Dataset, Page
 from stm.dashboard.lakeview import lakeview_body, note_of, serialized, with_note
@@ -36,8 +37,8 @@ HUB = ("monitoring_hub", "consolidated")
 def daily_batch_jobs(cfg: Config) -> list[str]:
     """The batch jobs the deployed daily job's tasks name, in task order; its full ``gold`` recompute is run as
     ``batch_models``, the models no stream refreshes (the pipeline lake's streams made the others)."""
-    names = [n for task in cfg.jobs["daily"].tasks.values() for a in task.command[1:]
-             for n in (ingest_jobs(cfg) if a == "--ingest" else [a])]  # fmt: skip
+    parser = build_parser()
+    names = [n for task in cfg.jobs["daily"].tasks.values() for n in named_jobs(cfg, parser.parse_args(task.command))]
     return [("batch_models" if name == "gold" else name) for name in names]
 
 

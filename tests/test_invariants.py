@@ -10,7 +10,7 @@ import dataclasses
 
 import pytest
 
-from batch.command import available_jobs, ingest_jobs
+from batch.command import available_jobs, named_jobs
 from stm.cli import build_parser
 from stm.config import Config, load_config
 from stm.simulate.schemas import SYSTEM_TABLES
@@ -56,12 +56,10 @@ def test_every_deployed_task_parses_with_the_cli_and_names_jobs_and_apps_that_ex
 
 
 def _batch_names(cfg: Config) -> list[str]:
-    """The batch jobs the deployed tasks run, ``--ingest`` as the catalog's ingest jobs."""
-    out = []
-    for _, command in _tasks(cfg):
-        if command[0] == "batch":
-            out += [n for a in command[1:] for n in (ingest_jobs(cfg) if a == "--ingest" else [a]) if n[0] != "-"]
-    return out
+    """The batch jobs the deployed tasks run, as ``stm batch`` reads their command lines."""
+    parser = build_parser()
+    parsed = [parser.parse_args(command) for _, command in _tasks(cfg)]
+    return [n for args in parsed if args.command == "batch" for n in named_jobs(cfg, args)]
 
 
 def test_a_snapshot_table_added_to_the_catalog_alone_runs_in_the_daily_job(cfg: Config):

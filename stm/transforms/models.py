@@ -23,6 +23,7 @@ How the I/O layer uses it:
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 from collections.abc import Callable, Mapping, Sequence
@@ -115,8 +116,10 @@ SILVER_BILLING = Model(
 )
 
 
+@functools.cache
 def transform(path: str, where: str) -> Callable[..., DataFrame]:
-    """The function ``module.function`` as a model's build: inputs by keyword, plus ``cfg`` when it takes one."""
+    """The function ``module.function`` as a model's build: inputs by keyword, plus ``cfg`` when it takes one.
+    Resolved once per path: the gold apps make their models on every micro-batch."""
     module, _, name = path.rpartition(".")
     try:
         fn = getattr(importlib.import_module(module), name)
