@@ -1,4 +1,4 @@
-"""What the commands share with the layers they run: choosing named things, tables of text, ISO date arguments.
+"""What the commands share with the layers they run: choosing named things, tables of text, ISO dates and timestamps.
 
 Kept out of ``stm.cli`` so the streaming apps and batch jobs never import the command line.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 
 from stm.errors import UsageError
 
@@ -39,3 +39,16 @@ def iso_date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
+
+
+def iso_timestamp(text: str, what: str, *, zone_required: bool = False) -> datetime:
+    """``text`` as an ISO 8601 timestamp (``2026-11-01T00:00:00Z``, or a date); with ``zone_required`` it must name
+    its time zone. Otherwise a ``ValueError`` whose message names ``what`` and the form allowed (never the value: it
+    may come from a request)."""
+    try:
+        ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{what} must be an ISO 8601 timestamp such as 2026-11-01T00:00:00Z") from None
+    if zone_required and ts.tzinfo is None:
+        raise ValueError(f"{what} must name its time zone, e.g. 2026-11-01T00:00:00Z")
+    return ts

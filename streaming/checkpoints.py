@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
+from stm.console import iso_timestamp
 from stm.errors import AppRunning, UsageError
 from stm.names import check_identifier
 from stm.store.base import StreamOptions
@@ -73,7 +74,10 @@ class Checkpoints:
         if starting_version is not None and starting_version < 0:
             raise UsageError(f"--starting-version {starting_version}: must be a Delta version (0 or more)")
         if starting_timestamp is not None:
-            _parse_timestamp(starting_timestamp)
+            try:
+                iso_timestamp(starting_timestamp, "--starting-timestamp")
+            except ValueError as bad:
+                raise UsageError(f"{bad}; got {starting_timestamp!r}") from None
         self.root.mkdir(parents=True, exist_ok=True)
         handle = self._lock(app)
         try:
@@ -96,12 +100,3 @@ class Checkpoints:
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
             os.close(handle)
-
-
-def _parse_timestamp(value: str) -> datetime:
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(
-            f"--starting-timestamp {value!r}: not an ISO timestamp; use e.g. 2026-11-01T00:00:00Z"
-        ) from None

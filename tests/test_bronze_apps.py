@@ -155,7 +155,7 @@ def test_checkpoint_reset_refuses_while_app_runs(lake):
 
 
 def test_checkpoint_reset_rejects_bad_timestamp(lake):
-    with pytest.raises(UsageError, match="not an ISO timestamp"):
+    with pytest.raises(UsageError, match=r"--starting-timestamp must be an ISO 8601 timestamp.*got .yesterday."):
         Checkpoints(lake / "_checkpoints").reset(APP.name, None, "yesterday")
 
 

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from stm.config import Config
+from stm.console import iso_timestamp
 from stm.errors import StmError
 from stm.names import check_identifier
 from stm.sharing.protocol import ProtocolError, bad_request, not_found
@@ -34,11 +35,9 @@ def _valid(name: str, what: str) -> str:
 def parse_timestamp(value: str, what: str) -> int:
     """An ISO 8601 timestamp (``2026-11-01T00:00:00Z``) as epoch milliseconds."""
     try:
-        ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise bad_request(f"{what} must be an ISO 8601 timestamp such as 2026-11-01T00:00:00Z") from None
-    if ts.tzinfo is None:
-        raise bad_request(f"{what} must name its time zone, e.g. 2026-11-01T00:00:00Z")
+        ts = iso_timestamp(value, what, zone_required=True)
+    except ValueError as bad:
+        raise bad_request(str(bad)) from None
     return (ts - EPOCH) // timedelta(milliseconds=1)  # exact: a float product can land a millisecond early
 
 
