@@ -10,7 +10,7 @@ from batch.registry import JOBS, BatchContext, BatchJob, JobResult, resolve_jobs
 from stm.config import Config, load_config
 from stm.console import iso_date, text_table
 from stm.engine import open_engine
-from stm.errors import UsageError
+from stm.errors import ConfigError, UsageError
 from stm.store.base import check_vacuum_retention
 
 # Importing these modules registers their jobs.
@@ -18,14 +18,20 @@ JOB_MODULES: tuple[str, ...] = ("batch.jobs", "batch.models_jobs", "batch.finops
 
 
 def available_jobs(cfg: Config) -> dict[str, BatchJob]:
-    """Every batch job: the registered ones plus one ingest job per non-streamable catalog table."""
+    """Every batch job: the registered ones, one current-state job per current table of the catalog and one ingest
+    job per non-streamable catalog table."""
     import importlib
 
     from batch.ingest import ingest_job  # here, not at the top: `stm --help` must not load pyspark
+    from batch.jobs import current_state_jobs
 
     for module in JOB_MODULES:
         importlib.import_module(module)
-    jobs = dict(JOBS)
+    current = current_state_jobs(cfg)
+    for name in current:
+        if name in JOBS:
+            raise ConfigError(f"outputs.{name}", f"a current-state table cannot share its name with the job {name!r}")
+    jobs = {**JOBS, **current}
     for table in cfg.tables_in_mode("snapshot", "watermark"):
         jobs[table] = ingest_job(table)
     return jobs
@@ -36,9 +42,15 @@ def ingest_jobs(cfg: Config) -> list[str]:
     return cfg.tables_in_mode("snapshot", "watermark")
 
 
+def current_jobs(cfg: Config) -> list[str]:
+    """The job of every current-state table of the catalog, in catalog order: what ``--current`` runs."""
+    return [name for name, spec in cfg.outputs.items() if spec.current is not None]
+
+
 def named_jobs(cfg: Config, args: argparse.Namespace) -> list[str]:
-    """The jobs a ``stm batch`` command line names: with ``--ingest`` the ingest jobs first, then those given."""
-    return [*(ingest_jobs(cfg) if args.ingest else ()), *args.jobs]
+    """The jobs a ``stm batch`` command line names: the ingest jobs (``--ingest``), then the current-state jobs
+    (``--current``), then those given."""
+    return [*(ingest_jobs(cfg) if args.ingest else ()), *(current_jobs(cfg) if args.current else ()), *args.jobs]
 
 
 def register(sub: Any, parent: argparse.ArgumentParser) -> None:
@@ -55,6 +67,11 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
         "--ingest",
         action="store_true",
         help="also run the ingest job of every snapshot and watermark table of the catalog (conf/catalog.yml)",
+    )
+    p.add_argument(
+        "--current",
+        action="store_true",
+        help="also run the job of every current-state table of the catalog (outputs with `current`)",
     )
     p.add_argument("--list", action="store_true", dest="list_jobs", help="list the jobs and exit")
     p.add_argument("--from", type=iso_date, dest="date_from", default=None, help="first date of a backfill (UTC)")
@@ -86,8 +103,9 @@ def run(args: argparse.Namespace) -> int:
         for j in sorted(jobs.values(), key=lambda j: (j.order, j.name)):
             print(f"{j.name:32} {j.doc}")
         return 0
-    if args.ingest and args.all_jobs:
-        raise UsageError("give --ingest or --all, not both (--all runs the ingest jobs too)")
+    for flag in ("ingest", "current"):
+        if getattr(args, flag) and args.all_jobs:
+            raise UsageError(f"give --{flag} or --all, not both (--all runs those jobs too)")
     chosen = resolve_jobs(jobs, named_jobs(cfg, args), args.all_jobs)
     if args.date_from and args.date_to and args.date_from > args.date_to:
         raise UsageError(f"--from {args.date_from} is after --to {args.date_to}")

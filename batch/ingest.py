@@ -9,7 +9,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from batch.registry import BatchContext, BatchJob, JobResult
-from stm.config import TableSpec
+from stm.catalog import TableSpec
 from stm.store.delta import TableStore
 from stm.transforms.bronze import latest_per_key, row_hash, with_audit_columns
 

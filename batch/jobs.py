@@ -15,11 +15,13 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from batch.ingest import changed_rows
-from batch.registry import BatchContext, JobFn, JobResult, job
+from batch.registry import BatchContext, BatchJob, JobFn, JobResult, job
+from stm.config import Config
 from stm.errors import TableNotFound
 from stm.store.delta import TableStore
 from stm.store.retry import retry_on_conflict
-from stm.transforms.current_state import CURRENT_TABLES, current_state, workspace_info
+from stm.transforms.current_state import CurrentSpec, current_specs, current_state
+from stm.transforms.models import transform
 from stm.transforms.rollups import (
     MONTH,
     WEEK,
@@ -124,28 +126,26 @@ def recompute_periods(
     return replace_if_changed(ctx.store, target, full, [period.start_col, *keys])
 
 
-def refresh_current(ctx: BatchContext, table: str) -> JobResult:
-    """Build ``table`` (a key of ``CURRENT_TABLES``) from its bronze history and upsert the rows that changed."""
-    spec = CURRENT_TABLES[table]
+def refresh_current(ctx: BatchContext, table: str, spec: CurrentSpec) -> JobResult:
+    """Build ``table`` from its bronze history and upsert the rows that changed."""
     fresh = current_state(_read(ctx, spec.source), spec)
-    if table == "workspace_info":
-        fresh = workspace_info(fresh)
+    if spec.finish is not None:
+        fresh = transform(spec.finish, f"outputs.{table}.current.finish")(cfg=ctx.cfg, current=fresh)
     return upsert_changed(ctx.store, ctx.cfg.output_name(table), fresh, list(spec.keys))
 
 
-def current_state_job(table: str) -> JobFn:
-    """The batch job that refreshes the current-state table ``table`` (its help is the spec's ``doc``)."""
+def current_state_jobs(cfg: Config) -> dict[str, BatchJob]:
+    """One job per current-state table of the catalog, named after it (its help is the table's ``why``)."""
 
-    def run(ctx: BatchContext) -> JobResult:
-        return _skipping_missing_inputs(functools.partial(refresh_current, ctx, table))
+    def job_for(table: str, spec: CurrentSpec) -> JobFn:
+        def run(ctx: BatchContext) -> JobResult:
+            return _skipping_missing_inputs(functools.partial(refresh_current, ctx, table, spec))
 
-    run.__name__ = run.__qualname__ = table
-    run.__doc__ = CURRENT_TABLES[table].doc
-    return run
+        run.__name__ = run.__qualname__ = table
+        return run
 
-
-for _table in CURRENT_TABLES:
-    job(_table, ORDER_CURRENT)(current_state_job(_table))
+    specs = current_specs(cfg.outputs)
+    return {name: BatchJob(name, job_for(name, spec), ORDER_CURRENT, spec.doc) for name, spec in specs.items()}
 
 
 def cost_rollup_job(ctx: BatchContext, table: str, period: Period) -> JobResult:

@@ -14,11 +14,6 @@ from stm.errors import JobFailed
 from stm.store.base import MIN_VACUUM_HOURS, check_vacuum_retention
 from stm.store.delta import TableStore
 from stm.store.retry import DEFAULT_BACKOFF, Backoff, retry_on_conflict
-from stm.transforms.attribution import QUERY_COST_TABLES
-from stm.transforms.current_state import CURRENT_TABLES
-from stm.transforms.focus import FOCUS_TABLE
-from stm.transforms.governance import GOVERNANCE_TABLES
-from stm.transforms.rollups import ROLLUP_TABLES
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +23,8 @@ ORDER_VACUUM = 95
 
 
 def maintenance_tables(cfg: Config, store: TableStore) -> list[str]:
-    """Tables of the output schema that exist: every catalog table, every declared output, every discovered one."""
-    declared = [*cfg.tables, *CURRENT_TABLES, *ROLLUP_TABLES, *QUERY_COST_TABLES, FOCUS_TABLE, *GOVERNANCE_TABLES]
-    declared += [t for share in cfg.shares.values() for t in share.tables]
-    declared += store.list_tables(cfg.output.catalog, cfg.output.schema)
+    """Tables of the output schema that exist: every table the catalog declares, then any other one found there."""
+    declared = [*cfg.declared(), *store.list_tables(cfg.output.catalog, cfg.output.schema)]
     unique = list(dict.fromkeys(declared))
     return [t for t in unique if store.exists(cfg.output_name(t))]
 
@@ -55,7 +48,7 @@ def optimize_tables(ctx: BatchContext, backoff: Backoff = DEFAULT_BACKOFF) -> Jo
     """OPTIMIZE every output table: Z-ordered by the catalog's ``optimize.zorder_by`` when declared, else compacted."""
 
     def optimize(table: str) -> str:
-        spec = ctx.cfg.tables.get(table)
+        spec = ctx.cfg.entry(table)
         zorder = list(spec.optimize.zorder_by) if spec else []
         name = ctx.cfg.output_name(table)
         metrics = retry_on_conflict(f"optimize {name}", functools.partial(ctx.store.optimize, name, zorder), backoff)
@@ -72,7 +65,7 @@ def vacuum_tables(ctx: BatchContext, backoff: Backoff = DEFAULT_BACKOFF, retain_
     def hours(table: str) -> int:
         if retain_hours is not None:
             return retain_hours
-        spec = ctx.cfg.tables.get(table)
+        spec = ctx.cfg.entry(table)
         return spec.vacuum_retain_hours if spec else MIN_VACUUM_HOURS
 
     for table in tables:  # refuse before touching any table

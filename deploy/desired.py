@@ -110,7 +110,9 @@ def provider_desired(cfg: Config, target_name: str, wheel: Wheel | None) -> Prov
         files=files,
         jobs=settings,
         share=target.share,
-        share_tables={f"{loc.catalog}.{loc.schema}.{t}": s.history for t, s in share.tables.items()} if share else {},
+        share_tables={f"{loc.catalog}.{loc.schema}.{t}": s.history for t, s in cfg.shared_tables(target.share).items()}
+        if target.share
+        else {},
         recipient=target.recipient,
         hub_sharing_identifier=target.hub_sharing_identifier,
         mask=bool(share and share.mask_personal_data),
@@ -127,7 +129,7 @@ def hub_desired(cfg: Config, target_name: str) -> HubDesired:
         p = cfg.targets[name]
         assert p.share is not None and p.global_metastore_id is not None  # validated for hub sources
         share = cfg.shares[p.share]
-        for table, spec in share.tables.items():
+        for table, spec in cfg.shared_tables(p.share).items():
             views.setdefault(table, spec)
         sources.append(
             HubSource(

@@ -11,10 +11,11 @@ from typing import Any, Literal
 
 import yaml
 
+from stm.catalog import Kept, OutputSpec, ShareScope, TableSpec, validate_outputs, validate_tables
 from stm.errors import ConfigError
 from stm.names import config_identifier
 from stm.sharing.hub_config import HubConfig, validate_hub
-from stm.specs import Declared, JobSpec, ModelSpec, ShareSpec, TargetSpec, validate_models
+from stm.specs import Declared, JobSpec, ModelSpec, SharedTableSpec, ShareSpec, TargetSpec, validate_models
 from stm.specs import validate as validate_specs
 from stm.typed import deep_merge, load_dataclass
 
@@ -116,36 +117,6 @@ class AlertsConfig:
 
 
 @dataclass(frozen=True)
-class OptimizeSpec:
-    zorder_by: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class TableSpec:
-    """One target table of the catalog and how it is fed."""
-
-    source: str
-    mode: Literal["stream", "snapshot", "watermark"]
-    keys: list[str]
-    merge: Literal["insert_only", "upsert"]
-    why: str
-    layer: Literal["bronze", "silver", "gold"] = "bronze"
-    order_by: str | None = None
-    # a column whose value a key never changes (the record's date, or a key column): a MERGE reads only the target
-    # files whose statistics overlap the batch's range of it, so a micro-batch's cost does not grow with the table
-    prune_by: str | None = None
-    # a new table is partitioned by this column (it must be ``prune_by``: a key never moves between partitions)
-    partition_by: str | None = None
-    watermark: str | None = None
-    optimize: OptimizeSpec = field(default_factory=OptimizeSpec)
-    vacuum_retain_hours: int = 168
-
-    @property
-    def source_schema(self) -> str:
-        return self.source.split(".")[0]
-
-
-@dataclass(frozen=True)
 class Config:
     version: int
     engine: Literal["local", "databricks"] = "local"
@@ -160,6 +131,7 @@ class Config:
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     tables: dict[str, TableSpec] = field(default_factory=dict)
     models: dict[str, ModelSpec] = field(default_factory=dict)
+    outputs: dict[str, OutputSpec] = field(default_factory=dict)
     jobs: dict[str, JobSpec] = field(default_factory=dict)
     targets: dict[str, TargetSpec] = field(default_factory=dict)
     shares: dict[str, ShareSpec] = field(default_factory=dict)
@@ -178,6 +150,24 @@ class Config:
 
     def tables_in_mode(self, *modes: str) -> list[str]:
         return [name for name, spec in self.tables.items() if spec.mode in modes]
+
+    def entry(self, name: str) -> Kept | None:
+        """The catalog entry of ``name`` (a table, model or output), None when the catalog does not declare it."""
+        return self.tables.get(name) or self.models.get(name) or self.outputs.get(name)
+
+    def declared(self) -> list[str]:
+        """Every table the catalog declares: source-fed tables, models, then the outputs of batch jobs."""
+        return [*self.tables, *self.models, *self.outputs]
+
+    def shared_tables(self, share: str) -> dict[str, SharedTableSpec]:
+        """The tables of ``share``, each with how the hub consolidates it (its catalog entry's ``share``)."""
+        spec = self.shares[share]
+        resolved = {}
+        for table in spec.tables:
+            entry = self.entry(table)
+            scope = entry.share if entry is not None else ShareScope()
+            resolved[table] = SharedTableSpec(scope.scope, list(scope.dedup_by), table not in spec.without_history)
+        return resolved
 
 
 def parse_trigger(value: str, path: str = "streaming.trigger") -> dict[str, Any]:
@@ -204,39 +194,7 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("streaming.gold_writers", "must be an integer from 1 to 32")
     if cfg.local.shuffle_partitions < 1:
         raise ConfigError("local.shuffle_partitions", "must be a positive integer")
-    for name, spec in cfg.tables.items():
-        base = f"tables.{name}"
-        config_identifier(name, base)
-        parts = spec.source.split(".")
-        if len(parts) != 2:
-            raise ConfigError(f"{base}.source", f"got {spec.source!r}, expected <system schema>.<table>")
-        for part in parts:
-            config_identifier(part, f"{base}.source")
-        if not spec.keys:
-            raise ConfigError(f"{base}.keys", "at least one key column is required")
-        for i, key in enumerate(spec.keys):
-            config_identifier(key, f"{base}.keys[{i}]")
-        for i, col in enumerate(spec.optimize.zorder_by):
-            config_identifier(col, f"{base}.optimize.zorder_by[{i}]")
-        for attr in ("order_by", "prune_by", "partition_by", "watermark"):
-            if getattr(spec, attr) is not None:
-                config_identifier(getattr(spec, attr), f"{base}.{attr}")
-        if spec.partition_by is not None and spec.partition_by != spec.prune_by:
-            raise ConfigError(
-                f"{base}.partition_by",
-                f"got {spec.partition_by!r}, allowed: the prune_by column ({spec.prune_by!r}), a value no key changes",
-            )
-        if spec.partition_by is not None and spec.partition_by in spec.optimize.zorder_by:
-            raise ConfigError(f"{base}.optimize.zorder_by", f"must not name the partition column {spec.partition_by!r}")
-        if spec.mode == "watermark" and spec.watermark is None:
-            raise ConfigError(f"{base}.watermark", "is required when mode is 'watermark'")
-        if spec.mode == "stream" and spec.merge != "insert_only":
-            raise ConfigError(
-                f"{base}.merge",
-                "streamed sources are append-only: use 'insert_only' so downstream streams see no change commits",
-            )
-        if spec.vacuum_retain_hours < 168:
-            raise ConfigError(f"{base}.vacuum_retain_hours", "must be at least 168 (7 days)")
+    validate_tables(cfg.tables)
     if cfg.pricing.currency != "USD":
         raise ConfigError("pricing.currency", f"got {cfg.pricing.currency!r}, allowed: 'USD' (list prices are USD)")
     for i, d in enumerate(cfg.pricing.discounts):
@@ -273,8 +231,21 @@ def _validate(cfg: Config) -> None:
     if not 0 < cfg.analytics.target_utilization_percent <= 100:
         raise ConfigError("analytics.target_utilization_percent", "allowed: more than 0, at most 100")
     validate_models(cfg.models, [*cfg.tables, SILVER_TABLE, *OPTIONAL_SOURCES])
+    validate_outputs(cfg.outputs, cfg.tables, cfg.models)
     validate_specs(Declared(cfg.jobs, cfg.shares, cfg.targets, cfg.streaming.trigger))
+    _validate_shared(cfg)
     validate_hub(cfg.hub, set(cfg.shares))
+
+
+def _validate_shared(cfg: Config) -> None:
+    """Every shared table is a table of the catalog (where its scope is declared)."""
+    for name, share in cfg.shares.items():
+        for i, table in enumerate(share.tables):
+            if cfg.entry(table) is None:
+                raise ConfigError(
+                    f"shares.{name}.tables[{i}]",
+                    f"no catalog table {table!r}: declare it in conf/catalog.yml (tables, models or outputs)",
+                )
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

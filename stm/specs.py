@@ -11,6 +11,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from stm.catalog import MIN_VACUUM_HOURS, OptimizeSpec, ShareScope, validate_kept
 from stm.errors import ConfigError
 from stm.names import config_identifier, config_label
 
@@ -93,7 +94,8 @@ class TargetSpec:
 
 @dataclass(frozen=True)
 class SharedTableSpec:
-    """A curated table in a share; ``scope: account`` tables hold the whole account in every provider."""
+    """A curated table in a share, resolved: its catalog entry's scope (``account`` tables hold the whole account in
+    every provider) and whether the share holds its history."""
 
     scope: Literal["workspace", "account"] = "workspace"
     dedup_by: list[str] = field(default_factory=list)
@@ -102,14 +104,16 @@ class SharedTableSpec:
 
 @dataclass(frozen=True)
 class ShareSpec:
-    """A Delta share of curated output tables, each shared WITH HISTORY unless its ``history`` is false.
+    """A Delta share of curated output tables of the catalog, each shared WITH HISTORY unless listed in
+    ``without_history``. How the hub consolidates each is its catalog entry's ``share`` (``Config.shared_tables``).
 
     ``mask_personal_data``: the local sharing endpoint serves personal data (emails, IP addresses, user names)
     as keyed hashes (see ``stm/sharing/files.py``).
     """
 
     description: str = ""
-    tables: dict[str, SharedTableSpec] = field(default_factory=dict)
+    tables: list[str] = field(default_factory=list)
+    without_history: list[str] = field(default_factory=list)
     mask_personal_data: bool = False
 
 
@@ -135,6 +139,9 @@ class ModelSpec:
     also_dated: list[DatedSpec] = field(default_factory=list)
     optional_inputs: list[str] = field(default_factory=list)
     why: str = ""
+    share: ShareScope = field(default_factory=ShareScope)
+    optimize: OptimizeSpec = field(default_factory=OptimizeSpec)
+    vacuum_retain_hours: int = MIN_VACUUM_HOURS
 
 
 def validate_models(models: Mapping[str, ModelSpec], tables: Collection[str]) -> None:
@@ -164,6 +171,7 @@ def validate_models(models: Mapping[str, ModelSpec], tables: Collection[str]) ->
             if dated.input not in m.inputs:
                 raise ConfigError(f"{path}.input", f"{dated.input!r} is not one of its inputs {m.inputs}")
             config_identifier(dated.column, f"{path}.column")
+        validate_kept(base, m)
         known.add(name)
 
 
@@ -247,13 +255,13 @@ def _validate_share(name: str, share: ShareSpec) -> None:
     config_identifier(name, f"shares.{name}")
     if not share.tables:
         raise ConfigError(f"shares.{name}.tables", "at least one table is required")
-    for table, spec in share.tables.items():
-        base = f"shares.{name}.tables.{table}"
-        config_identifier(table, base)
-        for i, col in enumerate(spec.dedup_by):
-            config_identifier(col, f"{base}.dedup_by[{i}]")
-        if spec.dedup_by and spec.scope != "account":
-            raise ConfigError(f"{base}.dedup_by", "only account-wide tables (scope: account) are deduplicated")
+    for i, table in enumerate(share.tables):
+        config_identifier(table, f"shares.{name}.tables[{i}]")
+        if table in share.tables[:i]:
+            raise ConfigError(f"shares.{name}.tables[{i}]", f"{table!r} is listed twice: list each table once")
+    for i, table in enumerate(share.without_history):
+        if table not in share.tables:
+            raise ConfigError(f"shares.{name}.without_history[{i}]", f"{table!r} is not one of the share's tables")
 
 
 def _validate_target(cfg: Declared, name: str, t: TargetSpec) -> None:

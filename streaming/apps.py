@@ -11,7 +11,8 @@ from pathlib import Path
 
 from pyspark.sql import DataFrame
 
-from stm.config import Config, TableSpec
+from stm.catalog import TableSpec
+from stm.config import Config
 from stm.store.base import Bound, MergeResult, Txn
 from stm.store.delta import TableStore
 from stm.store.retry import retry_on_conflict

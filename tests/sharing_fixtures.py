@@ -66,9 +66,10 @@ def sharing_config() -> Config:
     return load_config(
         extra={
             "shares": {
-                OTHER: {"tables": {"jobs_current": {}}},
+                OTHER: {"tables": ["jobs_current"]},
                 MASKED: {
-                    "tables": {"user_activity_summary": {}, "jobs_current": {"history": False}},
+                    "tables": ["user_activity_summary", "jobs_current"],
+                    "without_history": ["jobs_current"],
                     "mask_personal_data": True,
                 },
             }

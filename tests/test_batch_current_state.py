@@ -5,14 +5,17 @@ from __future__ import annotations
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from batch.jobs import current_state_job
-from stm.transforms.current_state import CURRENT_TABLES, current_state
+from batch.jobs import current_state_jobs
+from stm.config import load_config
+from stm.transforms.current_state import current_specs, current_state
 from tests.test_batch_lake import add, ctx, put, read, snapshot, utc, version
 
 __all__ = ["ctx"]  # the fixture, imported for pytest
-jobs_current = current_state_job("jobs_current")
-served_entities_current = current_state_job("served_entities_current")
-workspace_info_job = current_state_job("workspace_info")
+CURRENT_JOBS = current_state_jobs(load_config())
+CURRENT_TABLES = current_specs(load_config().outputs)
+jobs_current = CURRENT_JOBS["jobs_current"].fn
+served_entities_current = CURRENT_JOBS["served_entities_current"].fn
+workspace_info_job = CURRENT_JOBS["workspace_info"].fn
 
 JOBS = (
     "account_id string, workspace_id string, job_id string, name string, tags map<string,string>, "

@@ -10,7 +10,8 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from stm.config import TableSpec, load_config
+from stm.catalog import TableSpec
+from stm.config import load_config
 from stm.errors import AppRunning, UsageError
 from stm.store.base import MergeResult, StreamOptions
 from stm.store.local import LocalTableStore

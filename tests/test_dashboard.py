@@ -57,7 +57,10 @@ def hub(tmp_path_factory: Any, spark: Any, cfg: Config) -> LocalTableStore:
     share = next(iter(cfg.shares.values()))
     unmade = [t for t in share.tables if not provider.exists(cfg.output_name(t))]
     assert unmade == [], f"shared, but neither the streams nor the daily job make {unmade}"
-    for table, spec in share.tables.items():
+    written = provider.list_tables(cfg.output.catalog, cfg.output.schema)
+    assert len(written) > len(share.tables)
+    assert [t for t in written if cfg.entry(t) is None] == [], "the pipeline wrote tables the catalog does not declare"
+    for table, spec in cfg.shared_tables("stm_monitoring").items():
         name = cfg.output_name(table)
         if provider.exists(name):
             data = ProviderData("lake", "acc-1", "ws-1", provider.read(name).toArrow())

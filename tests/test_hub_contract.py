@@ -118,7 +118,7 @@ def databricks_hub(spark: Any, cfg: Config, tmp_path_factory: pytest.TempPathFac
             spark.createDataFrame(data[provider].to_pandas()).write.format("delta").saveAsTable(f"{schema}.{table}")
     hub = "contract_hub"
     spark.sql(f"CREATE DATABASE {hub} LOCATION '{root / hub}'")
-    specs = cfg.shares["stm_monitoring"].tables
+    specs = cfg.shared_tables("stm_monitoring")
     out: dict[str, Any] = {}
     for table, data in TABLES.items():
         provided = [
@@ -141,7 +141,7 @@ def databricks_hub(spark: Any, cfg: Config, tmp_path_factory: pytest.TempPathFac
 def local_hub(cfg: Config, anomalies: Any = None) -> dict[str, Any]:
     """What the local hub writes for the same providers (stm.sharing.hub's consolidate step, then
     ``stm hub finops``'s table when ``anomalies`` gives it)."""
-    specs = cfg.shares["stm_monitoring"].tables
+    specs = cfg.shared_tables("stm_monitoring")
     out = {
         view_name(table): consolidate(specs[table], [ProviderData(p, a, w, data[p]) for p, a, w in PROVIDERS])
         for table, data in TABLES.items()

@@ -13,6 +13,7 @@ import pytest
 from batch.command import available_jobs, named_jobs
 from stm.cli import build_parser
 from stm.config import Config, load_config
+from stm.errors import ConfigError
 from stm.simulate.schemas import SYSTEM_TABLES
 from stm.specs import TRIGGER_PLACEHOLDER
 from stm.transforms.models import SILVER_BILLING, models
@@ -38,8 +39,8 @@ def unknown_names(cfg: Config) -> dict[str, list[str]]:
     for where, command in _tasks(cfg):
         args = parser.parse_args(command)
         assert args.command in ("batch", "stream"), where
-        named, known = (args.jobs, jobs) if args.command == "batch" else (args.apps, apps)
-        assert named or args.command == "stream" or args.ingest, f"{where} runs no batch job"
+        named, known = (named_jobs(cfg, args), jobs) if args.command == "batch" else (args.apps, apps)
+        assert named or args.command == "stream", f"{where} runs no batch job"
         if [n for n in named if n not in known]:
             out[where] = [n for n in named if n not in known]
     return out
@@ -93,13 +94,28 @@ def test_every_model_reads_tables_the_pipeline_makes(cfg: Config):
         assert all(d.input in model.inputs for d in model.dated_inputs), model.name
 
 
-@pytest.mark.parametrize("share", ["stm_monitoring"])
-def test_every_shared_table_has_a_maker(cfg: Config, share: str):
-    """Shared tables are catalog tables, models or batch job outputs (the hub test runs them and finds each)."""
-    jobs = set(available_jobs(cfg))
-    makers = set(cfg.tables) | {SILVER_BILLING.name} | set(cfg.models) | jobs
-    orphans = [t for t in cfg.shares[share].tables if t not in makers and not any(t.startswith(j) for j in jobs)]
-    assert orphans == []
+def unmade_outputs(cfg: Config) -> list[str]:
+    """Outputs whose maker is neither a batch job nor a streaming app (a current table's maker is its own job)."""
+    makers = {*available_jobs(cfg), *(a.name for a in all_apps(cfg))}
+    return [n for n, s in cfg.outputs.items() if (s.made_by or n) not in makers]
+
+
+def test_every_output_is_made_by_a_batch_job_or_app_that_exists(cfg: Config):
+    """An output names the job or app that writes it (the dashboard test runs them all and finds every table of the
+    provider's schema declared); a current-state table is made by the job of its name."""
+    assert unmade_outputs(cfg) == []
+    wrong = dataclasses.replace(cfg.outputs["query_cost"], made_by="query_costs")
+    assert unmade_outputs(dataclasses.replace(cfg, outputs={**cfg.outputs, "query_cost": wrong})) == ["query_cost"]
+
+
+def test_a_current_table_declared_in_the_catalog_alone_gets_its_job_and_runs_in_the_daily_job(cfg: Config):
+    table = {"current": {"history": "warehouses_bronze", "keys": ["warehouse_id"]}, "why": "One row per warehouse."}
+    with_new = load_config(extra={"outputs": {"warehouse_ids_current": table}})
+    job = available_jobs(with_new)["warehouse_ids_current"]
+    assert job.doc == "One row per warehouse."
+    assert "warehouse_ids_current" in _batch_names(with_new) and "warehouse_ids_current" not in _batch_names(cfg)
+    with pytest.raises(ConfigError, match="cannot share its name with the job 'optimize'"):
+        available_jobs(load_config(extra={"outputs": {"optimize": table}}))
 
 
 def test_batch_ingest_with_all_is_a_one_line_usage_error(capsys: pytest.CaptureFixture[str]):
@@ -107,3 +123,5 @@ def test_batch_ingest_with_all_is_a_one_line_usage_error(capsys: pytest.CaptureF
 
     assert main(["batch", "--ingest", "--all"]) == 2
     assert "give --ingest or --all, not both" in capsys.readouterr().err
+    assert main(["batch", "--current", "--all"]) == 2
+    assert "give --current or --all, not both" in capsys.readouterr().err

@@ -249,7 +249,7 @@ class Hub:
         """Rebuild ``all_<table>`` for changed tables, then the cross-provider billing tables."""
         specs: dict[str, Any] = {}
         for p in self.hub.providers.values():
-            for table, spec in self.cfg.shares[p.share].tables.items():
+            for table, spec in self.cfg.shared_tables(p.share).items():
                 specs.setdefault(table, spec)
         out_schema = self.hub.schema
         for table, spec in specs.items():

@@ -102,7 +102,7 @@ class SharingService:
 
     def require_history(self, share: str, table: str, what: str) -> None:
         """Version reads and the changes feed need the table shared WITH HISTORY."""
-        if not self.lake.share(share).tables[table].history:
+        if table in self.lake.share(share).without_history:
             raise bad_request(f"{what} needs table {table} shared with history, and it is shared without")
 
     # --- listing --------------------------------------------------------------------------------------------

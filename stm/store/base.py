@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stm.catalog import MIN_VACUUM_HOURS
 from stm.errors import UsageError
-
-MIN_VACUUM_HOURS = 168
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from stm.catalog import OutputSpec
 from stm.transforms.bronze import AUDIT_COLUMNS, row_hash
 
 
@@ -19,29 +21,16 @@ class CurrentSpec:
     doc: str
     delete_column: str | None = "delete_time"
     order_by: str | None = "change_time"
+    finish: str | None = None  # module.function applied to the current rows last
 
 
-CURRENT_TABLES: dict[str, CurrentSpec] = {
-    "jobs_current": CurrentSpec(
-        "jobs_bronze", ("workspace_id", "job_id"), "Latest version of every job (SCD2), deleted jobs kept and flagged."
-    ),
-    "clusters_current": CurrentSpec(
-        "clusters_bronze", ("workspace_id", "cluster_id"), "Latest configuration of every cluster, deletes flagged."
-    ),
-    "warehouses_current": CurrentSpec(
-        "warehouses_bronze", ("workspace_id", "warehouse_id"), "Latest settings of every warehouse, deletes flagged."
-    ),
-    "served_entities_current": CurrentSpec(
-        "served_entities_bronze",
-        ("served_entity_id",),
-        "Latest config of every served entity, deleted endpoints flagged.",
-        delete_column="endpoint_delete_time",
-    ),
-    # workspaces_latest is a snapshot (one row per workspace, no change_time, no delete_time).
-    "workspace_info": CurrentSpec(
-        "workspaces_bronze", ("workspace_id",), "Workspace metadata for joins.", delete_column=None, order_by=None
-    ),
-}
+def current_specs(outputs: Mapping[str, OutputSpec]) -> dict[str, CurrentSpec]:
+    """The current-state tables the catalog declares (``outputs`` with ``current``), by name."""
+    return {
+        name: CurrentSpec(c.history, tuple(c.keys), spec.why, c.delete_column, c.order_by, c.finish)
+        for name, spec in outputs.items()
+        if (c := spec.current) is not None
+    }
 
 
 def _tie_breakers(df: DataFrame, spec: CurrentSpec) -> list[Column]:

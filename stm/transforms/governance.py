@@ -23,7 +23,6 @@ from pyspark.sql.types import StructType
 from stm.transforms.cost_model import MONEY
 from stm.transforms.gold import SCOPE, tag_pairs
 
-GOVERNANCE_TABLES = ("untagged_resources", "compute_rightsizing", "serverless_cost")
 # usage_metadata ids that name the resource a record is billed to, in order, with the resource type
 RESOURCE_IDS = (
     ("warehouse_id", "warehouse"),

@@ -297,11 +297,9 @@ def test_provider_table_declared_without_history_is_shared_without_then_switched
     cfg: Config, fake: FakeWorkspace, wheel: Wheel
 ):
     share = cfg.shares["stm_monitoring"]
-    table = next(iter(share.tables))
-    quiet = dataclasses.replace(share.tables[table], history=False)
-    without = dataclasses.replace(
-        cfg, shares={**cfg.shares, "stm_monitoring": dataclasses.replace(share, tables={**share.tables, table: quiet})}
-    )
+    table = share.tables[0]
+    quiet = dataclasses.replace(share, without_history=[table])
+    without = dataclasses.replace(cfg, shares={**cfg.shares, "stm_monitoring": quiet})
     _apply_after_the_jobs_ran(without, fake, wheel)
     status = {o.name: o.history_data_sharing_status for o in fake.shares["stm_monitoring"].objects or []}
     assert status.pop(f"{TABLES}.{table}") == sharing.SharedDataObjectHistoryDataSharingStatus.DISABLED

@@ -61,9 +61,42 @@ def test_shipped_declarations_load(cfg):
             "'host' or 'profile'",
         ),
         (
-            {"shares": {"stm_monitoring": {"tables": {"jobs_current": {"dedup_by": ["job_id"]}}}}},
-            "shares.stm_monitoring.tables.jobs_current.dedup_by",
+            {"outputs": {"jobs_current": {"share": {"dedup_by": ["job_id"]}}}},
+            "outputs.jobs_current.share.dedup_by",
             "account-wide",
+        ),
+        (  # how a table is shared is declared once, in the catalog
+            {"shares": {"stm_monitoring": {"tables": {"jobs_current": {"scope": "account"}}}}},
+            "shares.stm_monitoring.tables",
+            "a list",
+        ),
+        ({"shares": {"x": {"tables": ["jobs_current", "nope"]}}}, "shares.x.tables[1]", "no catalog table 'nope'"),
+        ({"shares": {"x": {"tables": ["jobs_current", "jobs_current"]}}}, "shares.x.tables[1]", "listed twice"),
+        (
+            {"shares": {"x": {"tables": ["jobs_current"], "without_history": ["cost_by_job"]}}},
+            "shares.x.without_history[0]",
+            "not one of the share's tables",
+        ),
+        (
+            {"outputs": {"jobs_current": {"made_by": "jobs_current"}}},
+            "outputs.jobs_current",
+            "exactly one of 'made_by'",
+        ),
+        (
+            {"outputs": {"x_current": {"current": {"history": "nope", "keys": ["id"]}, "why": "w"}}},
+            "outputs.x_current.current.history",
+            "no table 'nope'",
+        ),
+        ({"outputs": {"jobs_bronze": {"made_by": "x", "why": "w"}}}, "outputs.jobs_bronze", "declare each table once"),
+        (
+            {"models": {"cost_by_sku": {"optimize": {"zorder_by": ["bad col"]}}}},
+            "models.cost_by_sku.optimize.zorder_by[0]",
+            "invalid",
+        ),
+        (
+            {"outputs": {"query_cost": {"vacuum_retain_hours": 24}}},
+            "outputs.query_cost.vacuum_retain_hours",
+            "at least 168",
         ),
     ],
 )
