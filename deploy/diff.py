@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from databricks.sdk.service import sharing
+from databricks.sdk.service import jobs, sharing
 
 from deploy.desired import ProviderDesired
-from deploy.hub_sql import (
-    create_view_sql,
-    drop_view_sql,
-)
+from deploy.hub_sql import Statement, create_view_sql, drop_view_sql
 from deploy.jobs import TAG_DIGEST, summary
 from deploy.masked_sql import KEY_TABLE, key_table_sql, masked_select
 from deploy.masked_sql import VIEW_PREFIX as MASKED_PREFIX
@@ -25,6 +22,37 @@ from stm.specs import STORAGE_URL_FORM
 ENABLED_STATES = {"ENABLE_COMPLETED", "ENABLE_INITIALIZED", "MANAGED"}
 NOT_OURS = "exists, not made by stm: left alone"
 NOT_CREATED_YET = "not created yet: the jobs make it on their first run, the next apply then shares it"
+
+
+@dataclass(frozen=True)
+class NewCatalog:
+    comment: str
+    storage_root: str | None  # its managed location, where the metastore has no root storage
+
+
+@dataclass(frozen=True)
+class JobReset:
+    job_id: int
+    settings: jobs.JobSettings
+
+
+@dataclass(frozen=True)
+class RecipientWanted:
+    hub_sharing_identifier: str | None  # Databricks-to-Databricks; None: open sharing with a token
+    comment: str
+
+
+@dataclass(frozen=True)
+class ShareGrant:
+    share: str
+    recipient: str
+
+
+@dataclass(frozen=True)
+class MaskKey:
+    warehouse_id: str
+    create: str  # the key table's CREATE statement
+    insert: str  # the INSERT of the key, bound to the pads drawn at apply
 
 
 def container_action(
@@ -60,7 +88,7 @@ def catalog_action(
             f"targets.{target}.storage_root ({STORAGE_URL_FORM}) on an external location you may use"
         )
     detail = f"managed location {storage_root}" if storage_root else ""
-    return replace(action, detail=detail, payload=(action.payload, storage_root))
+    return replace(action, detail=detail, payload=NewCatalog(str(action.payload), storage_root))
 
 
 def provider_actions(
@@ -126,7 +154,7 @@ def provider_actions(
         if same and is_subset(settings.as_dict(), cur):
             out.append(Action("job", settings.name or key, Change.UNCHANGED, f"job_id {current.job_id}"))
         else:
-            payload = (current.job_id, settings)
+            payload = JobReset(current.job_id or 0, settings)
             detail = f"job_id {current.job_id}: {summary(settings)}"
             out.append(Action("job", settings.name or key, Change.UPDATE, detail, payload, "CAN_MANAGE on the job"))
     for key in sorted(set(o.jobs) - (set() if destroy else set(d.jobs))):
@@ -206,7 +234,7 @@ def _sharing_actions(d: ProviderDesired, o: ProviderObserved, destroy: bool) -> 
                 "grant",
                 f"SELECT ON SHARE {d.share} TO {d.recipient}",
                 Change.UNCHANGED if granted else Change.CREATE,
-                payload=(d.share, d.recipient),
+                payload=ShareGrant(d.share, d.recipient),
                 privilege="share owner (or metastore admin) and USE RECIPIENT",
             )
         )
@@ -217,7 +245,7 @@ def _recipient_action(d: ProviderDesired, o: ProviderObserved) -> Action:
     assert d.recipient is not None
     kind, name, privilege = "recipient", d.recipient, "CREATE RECIPIENT on the metastore"
     how = f"Databricks-to-Databricks {d.hub_sharing_identifier}" if d.hub_sharing_identifier else "open sharing (token)"
-    payload = (d.hub_sharing_identifier, marker(d.target))
+    payload = RecipientWanted(d.hub_sharing_identifier, marker(d.target))
     r = o.recipient
     if r is None:
         return Action(kind, name, Change.CREATE, how, payload, privilege)
@@ -271,7 +299,12 @@ def _mask_actions(d: ProviderDesired, o: ProviderObserved, destroy: bool) -> lis
             detail = "one random HMAC key, drawn at apply and never shown"
             out.append(
                 Action(
-                    "mask key", f"{ns}.{KEY_TABLE}", Change.CREATE, detail, (d.warehouse_id, create, insert), privilege
+                    "mask key",
+                    f"{ns}.{KEY_TABLE}",
+                    Change.CREATE,
+                    detail,
+                    MaskKey(d.warehouse_id, create, insert),
+                    privilege,
                 )
             )
         for full in d.share_tables:
@@ -288,12 +321,13 @@ def _mask_actions(d: ProviderDesired, o: ProviderObserved, destroy: bool) -> lis
                 continue
             change = Change.CREATE if current is None else (Change.UNCHANGED if current == comment else Change.UPDATE)
             detail = f"{table} with personal data as keyed hashes"
-            out.append(Action("masked view", f"{ns}.{view}", change, detail, (d.warehouse_id, statement), privilege))
+            make = Statement(d.warehouse_id, statement)
+            out.append(Action("masked view", f"{ns}.{view}", change, detail, make, privilege))
     for view, view_comment in sorted(o.view_comments.items()):
         if view.startswith(MASKED_PREFIX) and is_ours(view_comment) and view not in wanted:
             if d.warehouse_id is None:
                 out.append(Action("masked view", f"{ns}.{view}", Change.SKIP, "set warehouse_id to drop it"))
                 continue
-            drop = (d.warehouse_id, drop_view_sql(loc.catalog, loc.schema, view))
+            drop = Statement(d.warehouse_id, drop_view_sql(loc.catalog, loc.schema, view))
             out.append(Action("masked view", f"{ns}.{view}", Change.DELETE, "no longer shared", drop, "view owner"))
     return out

@@ -6,6 +6,8 @@ from those (``deploy.hub_sql``), the SQL alerts (``deploy.hub_alerts``) and the 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from deploy.desired import HubDesired
 from deploy.diff import NOT_OURS, catalog_action, container_action
 from deploy.hub_alerts import alert_actions, budgetless, display_name, wanted_alert
@@ -15,6 +17,7 @@ from deploy.hub_sql import (
     PendingView,
     Provided,
     Source,
+    Statement,
     create_view_sql,
     derived_selects,
     drop_view_sql,
@@ -24,6 +27,15 @@ from deploy.hub_sql import (
 from deploy.model import Action, Change, is_ours, marker
 from deploy.observe import HubObserved
 from stm.anomalies import TABLE as ANOMALIES
+
+
+@dataclass(frozen=True)
+class ShareCatalog:
+    """A hub catalog made from a provider's share."""
+
+    provider: str | None  # None: the provider is not visible to the hub yet
+    share: str
+    comment: str
 
 
 def hub_actions(d: HubDesired, o: HubObserved, destroy: bool = False, purge: bool = False) -> list[Action]:
@@ -71,7 +83,7 @@ def hub_actions(d: HubDesired, o: HubObserved, destroy: bool = False, purge: boo
             )
             continue
         else:
-            payload = (provider, src.share, marker(d.target))
+            payload = ShareCatalog(provider, src.share, marker(d.target))
             out.append(Action("catalog from share", src.catalog, Change.CREATE, what, payload, privilege))
         source = Source(src.account, src.workspace, src.catalog, src.schema)
         shared = o.shared_tables.get(src.catalog, set())
@@ -130,7 +142,14 @@ def hub_actions(d: HubDesired, o: HubObserved, destroy: bool = False, purge: boo
         if is_ours(info.comment) and (destroy or name not in views):
             sql = drop_view_sql(d.catalog, d.schema, name)
             out.append(
-                Action("view", f"{d.catalog}.{d.schema}.{name}", Change.DELETE, "", (d.warehouse_id, sql), "view owner")
+                Action(
+                    "view",
+                    f"{d.catalog}.{d.schema}.{name}",
+                    Change.DELETE,
+                    "",
+                    Statement(d.warehouse_id, sql),
+                    "view owner",
+                )
             )
     if destroy:
         views_first = [*[a for a in out if a.kind == "view"], *[a for a in out if a.kind != "view"]]
@@ -150,7 +169,7 @@ def _view_action(d: HubDesired, o: HubObserved, view: str, select: str | Pending
     privilege = "USE SCHEMA and CREATE TABLE"
     if isinstance(select, PendingView):
         change = Change.CREATE if current is None else Change.UPDATE
-        return Action("view", full, change, detail, (d.warehouse_id, select), privilege)
+        return Action("view", full, change, detail, Statement(d.warehouse_id, select), privilege)
     sql, comment = create_view_sql(d.target, d.catalog, d.schema, view, select)
     change = Change.CREATE if current is None else (Change.UNCHANGED if current.comment == comment else Change.UPDATE)
-    return Action("view", full, change, detail, (d.warehouse_id, sql), privilege)
+    return Action("view", full, change, detail, Statement(d.warehouse_id, sql), privilege)

@@ -22,13 +22,14 @@ from databricks.sdk.errors import (
     TemporarilyUnavailable,
     TooManyRequests,
 )
-from databricks.sdk.service import catalog, sharing, sql
+from databricks.sdk.service import catalog, jobs, sharing, sql
 
-from deploy.diff import ShareObject
-from deploy.hub_alerts import UPDATE_MASK
-from deploy.hub_dashboard import FOLDER, DashboardWanted
-from deploy.hub_sql import Column, PendingView, Source
-from deploy.model import Action, Change, Plan, history_status
+from deploy.diff import JobReset, MaskKey, NewCatalog, RecipientWanted, ShareGrant, ShareObject
+from deploy.diff_hub import ShareCatalog
+from deploy.hub_alerts import UPDATE_MASK, AlertUpdate
+from deploy.hub_dashboard import FOLDER, DashboardUpdate, DashboardWanted
+from deploy.hub_sql import Column, PendingView, Source, Statement
+from deploy.model import Action, Change, Plan, history_status, payload_of
 from deploy.wheel import Wheel
 from stm.errors import StmError
 from stm.retry import Backoff, retry
@@ -88,17 +89,16 @@ def _split(name: str) -> list[str]:
 
 
 def _upload(w: WorkspaceClient, a: Action) -> str:
-    content = a.payload
-    if isinstance(content, Wheel):
-        with content.path.open("rb") as fh:
+    if isinstance(a.payload, Wheel):
+        with a.payload.path.open("rb") as fh:
             w.files.upload(a.name, fh, overwrite=True)
     else:
-        w.files.upload(a.name, io.BytesIO(content), overwrite=True)
+        w.files.upload(a.name, io.BytesIO(payload_of(a, bytes)), overwrite=True)
     return ""
 
 
 def _share_table(w: WorkspaceClient, a: Action) -> str:
-    obj: ShareObject = a.payload
+    obj = payload_of(a, ShareObject)
     op = {
         Change.CREATE: sharing.SharedDataObjectUpdateAction.ADD,
         Change.UPDATE: sharing.SharedDataObjectUpdateAction.UPDATE,
@@ -116,23 +116,26 @@ def _share_table(w: WorkspaceClient, a: Action) -> str:
 
 
 def _recipient(w: WorkspaceClient, a: Action) -> str:
-    hub_id, comment = a.payload
+    want = payload_of(a, RecipientWanted)
     if a.change == Change.UPDATE:
         w.recipients.delete(a.name)
-    if hub_id:
-        w.recipients.create(
-            a.name, sharing.AuthenticationType.DATABRICKS, data_recipient_global_metastore_id=hub_id, comment=comment
-        )
+    if want.hub_sharing_identifier:
+        databricks = sharing.AuthenticationType.DATABRICKS
+        hub_id = want.hub_sharing_identifier
+        w.recipients.create(a.name, databricks, data_recipient_global_metastore_id=hub_id, comment=want.comment)
         return ""
-    info = w.recipients.create(a.name, sharing.AuthenticationType.TOKEN, comment=comment)
+    info = w.recipients.create(a.name, sharing.AuthenticationType.TOKEN, comment=want.comment)
     links = [t.activation_url for t in info.tokens or [] if t.activation_url]
     return f"activation link (open once, keep the profile file secret): {links[0]}" if links else ""
 
 
 def _dashboard(w: WorkspaceClient, a: Action) -> str:
     """Create or update the hub's dashboard in its folder (made if missing), then publish it."""
-    dashboard_id, want = a.payload if a.change == Change.UPDATE else (None, a.payload)
-    assert isinstance(want, DashboardWanted)
+    if a.change == Change.UPDATE:
+        update = payload_of(a, DashboardUpdate)
+        dashboard_id, want = update.dashboard_id or None, update.want
+    else:
+        dashboard_id, want = None, payload_of(a, DashboardWanted)
     where = {"dataset_catalog": want.catalog, "dataset_schema": want.schema}
     if dashboard_id is None:
         w.workspace.mkdirs(FOLDER)
@@ -145,14 +148,14 @@ def _dashboard(w: WorkspaceClient, a: Action) -> str:
 
 def _volume(w: WorkspaceClient, a: Action) -> None:
     cat, schema, name = _split(a.name)
-    w.volumes.create(cat, schema, name, catalog.VolumeType.MANAGED, comment=a.payload)
+    w.volumes.create(cat, schema, name, catalog.VolumeType.MANAGED, comment=payload_of(a, str))
 
 
 def _catalog_from_share(w: WorkspaceClient, a: Action) -> str:
-    provider, share, comment = a.payload
-    if not provider:
+    want = payload_of(a, ShareCatalog)
+    if not want.provider:
         raise DeployFailed(f"no provider visible for {a.detail}: apply the provider target first")
-    w.catalogs.create(a.name, provider_name=provider, share_name=share, comment=comment)
+    w.catalogs.create(a.name, provider_name=want.provider, share_name=want.share, comment=want.comment)
     return ""
 
 
@@ -188,39 +191,52 @@ def _columns(w: WorkspaceClient, source: Source, table: str) -> tuple[Column, ..
 
 
 def _handlers(sleep: Sleep) -> dict[tuple[str, Change], Callable[[WorkspaceClient, Action], object]]:
-    def view(w: WorkspaceClient, a: Action) -> None:
-        warehouse, statement = a.payload
-        if isinstance(statement, PendingView):
-            statement = statement.statement([_columns(w, s, statement.table) for s in statement.sources])
-        run_statement(w, warehouse, statement, sleep)
+    def statement(w: WorkspaceClient, a: Action) -> None:
+        run = payload_of(a, Statement)
+        sql_text = run.sql
+        if isinstance(sql_text, PendingView):
+            sql_text = sql_text.statement([_columns(w, s, sql_text.table) for s in sql_text.sources])
+        run_statement(w, run.warehouse_id, sql_text, sleep)
 
     def mask_key(w: WorkspaceClient, a: Action) -> None:
-        warehouse, create, insert = a.payload
+        key = payload_of(a, MaskKey)
         ipad, opad = hmac_pads(secrets.token_bytes(32))
-        run_statement(w, warehouse, create, sleep)
-        run_statement(w, warehouse, insert, sleep, {"ipad": ipad.hex(), "opad": opad.hex()})
+        run_statement(w, key.warehouse_id, key.create, sleep)
+        run_statement(w, key.warehouse_id, key.insert, sleep, {"ipad": ipad.hex(), "opad": opad.hex()})
 
-    def statement(w: WorkspaceClient, a: Action) -> None:
-        run_statement(w, a.payload[0], a.payload[1], sleep)
+    def new_catalog(w: WorkspaceClient, a: Action) -> None:
+        want = payload_of(a, NewCatalog)
+        w.catalogs.create(a.name, comment=want.comment, storage_root=want.storage_root)
+
+    def grant(w: WorkspaceClient, a: Action) -> None:
+        want = payload_of(a, ShareGrant)
+        add = [sharing.PermissionsChange(principal=want.recipient, add=["SELECT"])]
+        w.shares.update_permissions(want.share, changes=add)
+
+    def update_alert(w: WorkspaceClient, a: Action) -> None:
+        want = payload_of(a, AlertUpdate)
+        w.alerts_v2.update_alert(want.alert_id, want.alert, UPDATE_MASK)
+
+    def reset_job(w: WorkspaceClient, a: Action) -> None:
+        want = payload_of(a, JobReset)
+        w.jobs.reset(want.job_id, want.settings)
 
     return {
-        ("system schema", Change.CREATE): lambda w, a: w.system_schemas.enable(a.payload, a.name),
-        ("catalog", Change.CREATE): lambda w, a: w.catalogs.create(
-            a.name, comment=a.payload[0], storage_root=a.payload[1]
-        ),
+        ("system schema", Change.CREATE): lambda w, a: w.system_schemas.enable(payload_of(a, str), a.name),
+        ("catalog", Change.CREATE): new_catalog,
         ("catalog", Change.DELETE): lambda w, a: w.catalogs.delete(a.name, force=True),
         ("schema", Change.CREATE): lambda w, a: w.schemas.create(
-            _split(a.name)[1], _split(a.name)[0], comment=a.payload
+            _split(a.name)[1], _split(a.name)[0], comment=payload_of(a, str)
         ),
         ("schema", Change.DELETE): lambda w, a: w.schemas.delete(a.name, force=True),
         ("volume", Change.CREATE): _volume,
         ("volume", Change.DELETE): lambda w, a: w.volumes.delete(a.name),
         ("file", Change.CREATE): _upload,
         ("file", Change.DELETE): lambda w, a: w.files.delete(a.name),
-        ("job", Change.CREATE): lambda w, a: w.jobs.create(**a.payload.as_shallow_dict()),
-        ("job", Change.UPDATE): lambda w, a: w.jobs.reset(a.payload[0], a.payload[1]),
-        ("job", Change.DELETE): lambda w, a: w.jobs.delete(a.payload),
-        ("share", Change.CREATE): lambda w, a: w.shares.create(a.name, comment=a.payload),
+        ("job", Change.CREATE): lambda w, a: w.jobs.create(**payload_of(a, jobs.JobSettings).as_shallow_dict()),
+        ("job", Change.UPDATE): reset_job,
+        ("job", Change.DELETE): lambda w, a: w.jobs.delete(payload_of(a, int)),
+        ("share", Change.CREATE): lambda w, a: w.shares.create(a.name, comment=payload_of(a, str)),
         ("share", Change.DELETE): lambda w, a: w.shares.delete(a.name),
         ("share table", Change.CREATE): _share_table,
         ("share table", Change.UPDATE): _share_table,
@@ -228,21 +244,19 @@ def _handlers(sleep: Sleep) -> dict[tuple[str, Change], Callable[[WorkspaceClien
         ("recipient", Change.CREATE): _recipient,
         ("recipient", Change.UPDATE): _recipient,
         ("recipient", Change.DELETE): lambda w, a: w.recipients.delete(a.name),
-        ("grant", Change.CREATE): lambda w, a: w.shares.update_permissions(
-            a.payload[0], changes=[sharing.PermissionsChange(principal=a.payload[1], add=["SELECT"])]
-        ),
+        ("grant", Change.CREATE): grant,
         ("catalog from share", Change.CREATE): _catalog_from_share,
         ("catalog from share", Change.DELETE): lambda w, a: w.catalogs.delete(a.name, force=True),
-        ("view", Change.CREATE): view,
-        ("view", Change.UPDATE): view,
-        ("view", Change.DELETE): view,
+        ("view", Change.CREATE): statement,
+        ("view", Change.UPDATE): statement,
+        ("view", Change.DELETE): statement,
         ("mask key", Change.CREATE): mask_key,
-        ("alert", Change.CREATE): lambda w, a: w.alerts_v2.create_alert(a.payload),
-        ("alert", Change.UPDATE): lambda w, a: w.alerts_v2.update_alert(a.payload[0], a.payload[1], UPDATE_MASK),
-        ("alert", Change.DELETE): lambda w, a: w.alerts_v2.trash_alert(a.payload),
+        ("alert", Change.CREATE): lambda w, a: w.alerts_v2.create_alert(payload_of(a, sql.AlertV2)),
+        ("alert", Change.UPDATE): update_alert,
+        ("alert", Change.DELETE): lambda w, a: w.alerts_v2.trash_alert(payload_of(a, str)),
         ("dashboard", Change.CREATE): _dashboard,
         ("dashboard", Change.UPDATE): _dashboard,
-        ("dashboard", Change.DELETE): lambda w, a: w.lakeview.trash(a.payload),
+        ("dashboard", Change.DELETE): lambda w, a: w.lakeview.trash(payload_of(a, str)),
         ("masked view", Change.CREATE): statement,
         ("masked view", Change.UPDATE): statement,
         ("masked view", Change.DELETE): statement,

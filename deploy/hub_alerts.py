@@ -30,6 +30,12 @@ class AlertWanted:
     alert: sql.AlertV2
 
 
+@dataclass(frozen=True)
+class AlertUpdate:
+    alert_id: str
+    alert: sql.AlertV2
+
+
 def budgetless(rules: Mapping[str, AlertRule], budgets: Mapping[str, object]) -> set[str]:
     """The budget rules, when no budgets are declared: there is nothing for them to watch."""
     return {name for name, rule in rules.items() if rule.kind.startswith("budget_") and not budgets}
@@ -97,7 +103,7 @@ def alert_actions(
         if current is None:
             out.append(Action("alert", want.name, Change.CREATE, f"rule {want.rule}, hourly", want.alert, privilege))
         elif current.custom_description != want.alert.custom_description:
-            payload = (current.id, want.alert)
+            payload = AlertUpdate(current.id or "", want.alert)
             out.append(Action("alert", want.name, Change.UPDATE, f"rule {want.rule}, hourly", payload, privilege))
         else:
             out.append(Action("alert", want.name, Change.UNCHANGED, f"rule {want.rule}"))

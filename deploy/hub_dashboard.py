@@ -38,6 +38,12 @@ class DashboardWanted:
         return note_of(self.dashboard.serialized_dashboard)
 
 
+@dataclass(frozen=True)
+class DashboardUpdate:
+    dashboard_id: str
+    want: DashboardWanted
+
+
 def display_name(target: str) -> str:
     return f"stm-{target} cost and usage"
 
@@ -78,5 +84,9 @@ def dashboard_actions(
     if mine is None:
         return [Action("dashboard", want.name, Change.CREATE, detail, want, PRIVILEGE)]
     if note != want.note:
-        return [Action("dashboard", want.name, Change.UPDATE, detail, (mine.dashboard_id, want), PRIVILEGE)]
+        return [
+            Action(
+                "dashboard", want.name, Change.UPDATE, detail, DashboardUpdate(mine.dashboard_id or "", want), PRIVILEGE
+            )
+        ]
     return [Action("dashboard", want.name, Change.UNCHANGED, detail)]

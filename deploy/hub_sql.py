@@ -80,6 +80,14 @@ class PendingView:
         return create_view_sql(self.target, self.catalog, self.schema, view_name(self.table), select)[0]
 
 
+@dataclass(frozen=True)
+class Statement:
+    """A statement run on a warehouse; a pending view's is built when it is made."""
+
+    warehouse_id: str
+    sql: str | PendingView
+
+
 def view_name(table: str) -> str:
     return PREFIX + table
 

@@ -7,7 +7,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 from databricks.sdk.service import sharing
 
@@ -34,10 +34,21 @@ class Action:
     name: str
     change: Change
     detail: str = ""
-    payload: Any = field(default=None, compare=False, repr=False)
+    payload: object = field(default=None, compare=False, repr=False)
     privilege: str = ""
     # a failed soft action is reported but does not stop the ones after it
     soft: bool = False
+
+
+P = TypeVar("P")
+
+
+def payload_of(action: Action, kind: type[P]) -> P:
+    """``action``'s payload, which must be a ``kind``: each action kind and change carries one payload type."""
+    if not isinstance(action.payload, kind):
+        got = type(action.payload).__name__
+        raise TypeError(f"{action.change.value} {action.kind} {action.name}: payload {got}, expected {kind.__name__}")
+    return action.payload
 
 
 @dataclass(frozen=True)

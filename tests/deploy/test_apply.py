@@ -11,6 +11,7 @@ from databricks.sdk.service import catalog, jobs, sharing
 
 from deploy.command import make_plan
 from deploy.execute import RETRY_HINT, execute
+from deploy.hub_sql import Statement
 from deploy.model import Change, marker
 from deploy.wheel import Wheel
 from stm.config import Config, load_config
@@ -266,7 +267,11 @@ def test_hub_views_made_over_new_share_catalogs_list_the_columns_read_after_the_
     assert "'acme_prod_eu' AS source_workspace, `account_id`, `record_id` FROM `stm_src_acme_prod_eu`" in billing
     assert "`amount`" not in billing and ", *" not in billing
     again = make_plan(cfg, HUB, fake.client(), None)
-    assert again.changes == [] and all(a.payload is None or isinstance(a.payload[1], str) for a in again.actions)
+    assert again.changes == []
+    assert all(
+        a.payload is None or (isinstance(a.payload, Statement) and isinstance(a.payload.sql, str))
+        for a in again.actions
+    )
 
 
 def test_hub_provider_not_visible_is_skipped_and_views_use_the_others(cfg: Config):

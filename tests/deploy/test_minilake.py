@@ -18,6 +18,7 @@ from databricks.sdk.config import Config as SdkConfig
 
 from deploy.command import make_plan
 from deploy.execute import execute, run_statement
+from deploy.hub_sql import Statement
 from deploy.model import Action, Change, Plan
 from deploy.wheel import Wheel
 from stm.config import Config, load_config
@@ -96,7 +97,9 @@ def test_view_statements_run_on_a_warehouse_and_failures_are_reported(ws: Worksp
     ws.schemas.create("s", "probe")
 
     run_statement(ws, warehouse, "CREATE OR REPLACE VIEW probe.s.ok AS SELECT 1 AS one", lambda s: None)
-    bad = Action("view", "probe.s.bad", Change.CREATE, payload=(warehouse, "SELEC broken"), privilege="CREATE TABLE")
+    bad = Action(
+        "view", "probe.s.bad", Change.CREATE, payload=Statement(warehouse, "SELEC broken"), privilege="CREATE TABLE"
+    )
     report = execute(ws, Plan("t", "hub", "minilake", [bad]), sleep=lambda s: None)
 
     assert [a.name for a, _ in report.failed] == ["probe.s.bad"]
