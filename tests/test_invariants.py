@@ -7,6 +7,8 @@ on Databricks or crashing a command later.
 from __future__ import annotations
 
 import dataclasses
+import re
+from pathlib import Path
 
 import pytest
 
@@ -116,6 +118,27 @@ def test_a_current_table_declared_in_the_catalog_alone_gets_its_job_and_runs_in_
     assert "warehouse_ids_current" in _batch_names(with_new) and "warehouse_ids_current" not in _batch_names(cfg)
     with pytest.raises(ConfigError, match="cannot share its name with the job 'optimize'"):
         available_jobs(load_config(extra={"outputs": {"optimize": table}}))
+
+
+def untested_entries(cfg: Config, tests: dict[str, str]) -> list[str]:
+    """Catalog entries no test names (a word in a test module besides this one). Source-fed tables are covered by
+    tests/test_delta_logs.py, which checks each one's bronze table; a model or output needs a test of its own."""
+    texts = [text for path, text in tests.items() if not path.endswith("test_invariants.py")]
+    named = [n for n in cfg.declared() if any(re.search(rf"\b{n}\b", t) for t in texts)]
+    return [n for n in cfg.declared() if n not in named and n not in cfg.tables]
+
+
+def test_every_model_and_output_of_the_catalog_has_a_test(cfg: Config):
+    tests = {str(p): p.read_text(encoding="utf-8") for p in Path(__file__).parent.rglob("*.py")}
+    assert untested_entries(cfg, tests) == []
+    model = {
+        "inputs": ["billing_summary"],
+        "build": "m.f",
+        "keys": ["k"],
+        "driver": {"input": "billing_summary", "column": "usage_date"},
+    }
+    with_new = load_config(extra={"models": {"cost_by_nothing_yet": model}})
+    assert untested_entries(with_new, tests) == ["cost_by_nothing_yet"]
 
 
 def test_batch_ingest_with_all_is_a_one_line_usage_error(capsys: pytest.CaptureFixture[str]):

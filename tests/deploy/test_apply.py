@@ -10,9 +10,10 @@ from databricks.sdk.errors import PermissionDenied, TemporarilyUnavailable
 from databricks.sdk.service import catalog, jobs, sharing
 
 from deploy.command import make_plan
+from deploy.diff import ShareGrant
 from deploy.execute import RETRY_HINT, execute
 from deploy.hub_sql import Statement
-from deploy.model import Change, marker
+from deploy.model import Action, Change, Plan, marker, payload_of
 from deploy.wheel import Wheel
 from stm.config import Config, load_config
 from stm.errors import UsageError
@@ -328,3 +329,12 @@ def test_hub_with_budgets_gets_a_budget_status_view_of_the_same_sql(cfg: Config)
         and "FROM `monitoring_hub`.`consolidated`.`all_workspaces_costs`" in statement
     )
     assert make_plan(budgeted, HUB, fake.client(), None).changes == []
+
+
+def test_an_action_carrying_the_wrong_payload_type_fails_naming_it(fake: FakeWorkspace):
+    grant = Action("grant", "SELECT ON SHARE s TO r", Change.CREATE, payload=("s", "r"))
+    with pytest.raises(TypeError, match="create grant SELECT ON SHARE s TO r: payload tuple, expected ShareGrant"):
+        payload_of(grant, ShareGrant)
+    with pytest.raises(TypeError, match="expected ShareGrant"):  # a defect of the plan: stop, call nothing
+        execute(fake.client(), Plan("t", "provider", "fake", [grant]), sleep=lambda s: None)
+    assert fake.shares == {}
