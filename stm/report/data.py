@@ -21,7 +21,7 @@ from stm.dashboard.definition import DASHBOARD, Dataset
 from stm.report.model import HUB_ONLY, HUB_ONLY_WRITERS, HUB_PREFIX, SYNC_STATUS, ReportData
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
     from stm.store.delta import TableStore
 
@@ -77,20 +77,15 @@ def load_report_data(
 def provider_views(store: TableStore, output: tuple[str, str], tables: list[str]) -> tuple[SparkSession, set[str]]:
     """A new session where each provider table ``<name>`` is the view ``all_<name>`` the datasets read, with the
     hub's source columns; the views made."""
-    session = store.spark.newSession()
-    mine = store.bound(session)
-    found = set()
-    for view in tables:
-        name = f"{'.'.join(output)}.{view.removeprefix(HUB_PREFIX)}"
-        if not view.startswith(HUB_PREFIX) or not mine.exists(name):
-            continue
-        frame = mine.read(name)
+
+    def with_source_columns(frame: DataFrame) -> DataFrame:
         for source, own in zip(SOURCE_COLUMNS, ("account_id", "workspace_id"), strict=True):
             if source not in frame.columns and own in frame.columns:
                 frame = frame.withColumn(source, frame[own])
-        frame.createOrReplaceTempView(view)
-        found.add(view)
-    return session, found
+        return frame
+
+    views = {view: view.removeprefix(HUB_PREFIX) for view in tables if view.startswith(HUB_PREFIX)}
+    return store.view_session(*output, views, with_source_columns)
 
 
 def run_dataset(session: SparkSession, dataset: Dataset) -> tuple[pd.DataFrame, list[str]]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -68,17 +68,26 @@ class TableStore(ABC):
         other._guard = WriteGuard()
         return other
 
-    def view_session(self, catalog: str, schema: str, tables: Iterable[str]) -> tuple[SparkSession, set[str]]:
-        """A new session in which each of ``tables`` that exists in ``catalog.schema`` is a temporary view under
-        its own name, for SQL that names them plainly; nothing is left in this store's session. The tables found."""
+    def view_session(
+        self,
+        catalog: str,
+        schema: str,
+        tables: Iterable[str] | Mapping[str, str],
+        adapt: Callable[[DataFrame], DataFrame] | None = None,
+    ) -> tuple[SparkSession, set[str]]:
+        """A new session in which each of ``tables`` that exists in ``catalog.schema`` is a temporary view, for SQL
+        that names them plainly: under its own name, or, given a mapping of view names to tables, under its view's
+        name (read through ``adapt`` when given). Nothing is left in this store's session. The views made."""
+        views = dict(tables) if isinstance(tables, Mapping) else {t: t for t in tables}
         session = self.spark.newSession()
         mine = self.bound(session)
         found = set()
-        for table in dict.fromkeys(tables):
+        for view, table in views.items():
             name = f"{catalog}.{schema}.{table}"
             if mine.exists(name):
-                mine.read(name).createOrReplaceTempView(table)
-                found.add(table)
+                frame = mine.read(name)
+                (adapt(frame) if adapt is not None else frame).createOrReplaceTempView(view)
+                found.add(view)
         return session, found
 
     # -- the naming seam ----------------------------------------------------------------------------------------
