@@ -246,3 +246,15 @@ def test_store_rejects_hostile_key_names(spark, case):
     case.store.merge(case.table, _df(spark, [("a", 1)]), ["id"], insert_only=True)
     with pytest.raises(InvalidIdentifier, match="invalid name"):
         case.store.merge(case.table, _df(spark, [("b", 1)]), ["id` = 1 OR `n"], insert_only=True)
+
+
+def test_store_merge_creating_a_partitioned_table_writes_one_file_per_partition_and_no_compaction(spark, case):
+    store, t = case.store, case.table
+    days = [date(2026, 10, d) for d in range(1, 6)]
+    rows = _dated(spark, [(f"k{i}", days[i % 5], i) for i in range(400)]).repartition(8)  # 8 tasks, every day each
+    store.merge(t, rows, ["k", "day"], insert_only=True, partition_by="day")
+    (creating,) = [operation(a) for _, a in commits(case.folder())]  # no compaction commit after it
+    assert creating in ("WRITE", "CREATE TABLE AS SELECT")
+    files = sorted(p.parent.name for p in case.folder().glob("day=*/*.parquet"))
+    assert files == [f"day={d.isoformat()}" for d in days]
+    assert len(case.rows()) == 400

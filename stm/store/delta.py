@@ -221,7 +221,13 @@ class TableStore(ABC):
 
         before = self.version(name)
         if before is None:
-            self._write(name, df, "append", txn, {"mergeSchema": "true", **MERGE_TABLE_PROPERTIES}, partition_by)
+            # the creating write of a partitioned table is Delta's optimized write: its rows are shuffled by
+            # partition value, so each partition starts as one file and auto compaction has nothing to rewrite
+            # (a first batch of a big backlog, written by every task into every partition, would be compacted in
+            # full right after, which doubled its cost)
+            laid_out = {"optimizeWrite": "true"} if partition_by is not None else {}
+            options = {"mergeSchema": "true", **MERGE_TABLE_PROPERTIES, **laid_out}
+            self._write(name, df, "append", txn, options, partition_by)
             return _write_result(self._committed(name, None), "numOutputRows")
         condition = F.lit(True)
         for key in keys:
