@@ -32,7 +32,7 @@ def available_jobs(cfg: Config) -> dict[str, BatchJob]:
         if name in JOBS:
             raise ConfigError(f"outputs.{name}", f"a current-state table cannot share its name with the job {name!r}")
     jobs = {**JOBS, **current}
-    for table in cfg.tables_in_mode("snapshot", "watermark"):
+    for table in ingest_jobs(cfg):
         jobs[table] = ingest_job(table)
     return jobs
 

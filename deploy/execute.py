@@ -133,7 +133,7 @@ def _dashboard(w: WorkspaceClient, a: Action) -> str:
     """Create or update the hub's dashboard in its folder (made if missing), then publish it."""
     if a.change == Change.UPDATE:
         update = payload_of(a, DashboardUpdate)
-        dashboard_id, want = update.dashboard_id or None, update.want
+        dashboard_id, want = update.dashboard_id, update.want
     else:
         dashboard_id, want = None, payload_of(a, DashboardWanted)
     where = {"dataset_catalog": want.catalog, "dataset_schema": want.schema}

@@ -40,7 +40,7 @@ class DashboardWanted:
 
 @dataclass(frozen=True)
 class DashboardUpdate:
-    dashboard_id: str
+    dashboard_id: str | None  # as observed; None makes the executor create it again
     want: DashboardWanted
 
 
@@ -85,8 +85,6 @@ def dashboard_actions(
         return [Action("dashboard", want.name, Change.CREATE, detail, want, PRIVILEGE)]
     if note != want.note:
         return [
-            Action(
-                "dashboard", want.name, Change.UPDATE, detail, DashboardUpdate(mine.dashboard_id or "", want), PRIVILEGE
-            )
+            Action("dashboard", want.name, Change.UPDATE, detail, DashboardUpdate(mine.dashboard_id, want), PRIVILEGE)
         ]
     return [Action("dashboard", want.name, Change.UNCHANGED, detail)]
