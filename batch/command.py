@@ -9,7 +9,7 @@ from typing import Any
 from batch.registry import JOBS, BatchContext, BatchJob, JobResult, resolve_jobs, run_jobs
 from stm.config import Config, load_config
 from stm.console import iso_date, text_table
-from stm.engine import open_engine
+from stm.engine import add_spark_mode, open_engine
 from stm.errors import ConfigError, UsageError
 from stm.store.base import check_vacuum_retention
 
@@ -87,6 +87,7 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
         action="store_true",
         help="let vacuum use a --retain-hours below 168 (can break running streams and time travel)",
     )
+    add_spark_mode(p)
     p.set_defaults(func=run)
 
 
@@ -111,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--from {args.date_from} is after --to {args.date_to}")
     if args.retain_hours is not None:
         check_vacuum_retention(args.retain_hours, args.allow_short_retention)  # before any engine starts
-    engine = open_engine(cfg, args.lake_root, "stm-batch")
+    engine = open_engine(cfg, args.lake_root, "stm-batch", getattr(args, "spark_mode", None))
     ctx = BatchContext(
         cfg, engine.spark, engine.store, args.date_from, args.date_to, args.allow_short_retention, args.retain_hours
     )

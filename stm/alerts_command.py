@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
 
 def run(args: argparse.Namespace) -> int:
     from stm.alerts import check, webhook_url
-    from stm.engine import open_engine
+    from stm.engine import LOCAL_HUB_MODE, open_engine
 
     cfg = load_config(args.config)
     if args.lake_root is None:
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     if not cfg.alerts.rules:
         raise UsageError("no alert rules: declare them under alerts.rules")
     webhook_url(cfg)  # a bad $STM_ALERT_WEBHOOK_URL stops here, before Spark starts
-    engine = open_engine(cfg, root, "stm-alerts")
+    engine = open_engine(cfg, root, "stm-alerts", LOCAL_HUB_MODE)
     result = check(cfg, engine.store)
     for rule, why in sorted(result.skipped.items()):
         print(f"rule {rule}: not evaluated ({why})")

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from stm import __version__
+from stm.console import ensure_logging
 from stm.errors import StmError, UsageError
 
 # command name -> module that defines ``register(subparsers, parent)``; the module sets ``func`` on its parser.
@@ -62,17 +63,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-        stream=sys.stderr,
-    )
-    for noisy in ("py4j", "pyspark"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``stm``; returns the exit code (0 ok, 1 a job failed, 2 bad usage or config)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
@@ -82,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(args, "func", None):
             names = ", ".join(sorted(COMMANDS))
             raise UsageError(f"stm: a command is required; valid commands: {names}")
-        setup_logging(getattr(args, "verbose", False))
+        ensure_logging(getattr(args, "verbose", False))
         code: int = args.func(args)
         return code
     except StmError as exc:

@@ -52,3 +52,21 @@ def iso_timestamp(text: str, what: str, *, zone_required: bool = False) -> datet
     if zone_required and ts.tzinfo is None:
         raise ValueError(f"{what} must name its time zone, e.g. 2026-11-01T00:00:00Z")
     return ts
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def ensure_logging(verbose: bool = False) -> None:
+    """Log to stderr as ``stm`` does, once per process: the command line's, or a worker process that runs a
+    micro-batch for a Spark Connect session (it starts with no logging set up)."""
+    import logging
+    import sys
+
+    if logging.getLogger().handlers:
+        return
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO, format=LOG_FORMAT, datefmt="%H:%M:%S", stream=sys.stderr
+    )
+    for noisy in ("py4j", "pyspark"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

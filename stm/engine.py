@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,9 @@ if TYPE_CHECKING:
     from stm.store.delta import TableStore
 
 CHECKPOINTS_DIR = "_checkpoints"
+# The local hub's commands (sync, finops, alerts, report) run on a classic session: on Databricks the hub is SQL
+# views, dashboards and alerts, so no hub code runs on serverless.
+LOCAL_HUB_MODE = "classic"
 
 
 @dataclass
@@ -49,14 +53,28 @@ def require_writable(path: Path, what: str) -> None:
         raise UsageError(f"{what} {str(path)!r}: directory {str(existing)!r} is not writable by this user")
 
 
-def open_engine(cfg: Config, lake_root: Path | None, app_name: str = "stm") -> Engine:
-    """Start (or join) the Spark session for ``cfg.engine`` and return it with the table store."""
+def add_spark_mode(parser: argparse.ArgumentParser) -> None:
+    """``--spark-mode``, for every command that starts Spark."""
+    parser.add_argument(
+        "--spark-mode",
+        default=None,
+        metavar="MODE",
+        help="local execution mode: 'classic' (one local Spark process) or 'connect' (a local Spark Connect server: "
+        "foreachBatch runs in a worker process of its own, as on serverless); default $STM_SPARK_MODE or classic. "
+        "On Databricks the runtime's own session is used",
+    )
+
+
+def open_engine(cfg: Config, lake_root: Path | None, app_name: str = "stm", mode: str | None = None) -> Engine:
+    """Start (or join) the Spark session for ``cfg.engine`` (locally in the execution ``mode``: classic or connect)
+    and return it with the table store."""
     if cfg.engine == "local":
-        from stm.spark import local_session
+        from stm.spark import local_session, spark_mode
         from stm.store.local import LocalTableStore
 
+        chosen = spark_mode(mode)  # checked before the lake root, so a bad mode is named first
         root = require_lake_root(lake_root)
-        spark = local_session(cfg, app_name)
+        spark = local_session(cfg, app_name, chosen)
         return Engine(spark, LocalTableStore(spark, root), root / CHECKPOINTS_DIR)
     from pyspark.sql import SparkSession
 

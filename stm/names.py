@@ -56,3 +56,30 @@ def quote_table(full_name: str) -> str:
 def sql_string(value: str) -> str:
     """A SQL string literal that reads the same in Spark SQL and Databricks SQL (backslash escapes are on in both)."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def sql_literal(value: object) -> str:
+    """A Spark SQL literal for a value read back from a table: NULL, a boolean, a number, a date, a timestamp or a
+    string. PySpark returns a timestamp as a naive datetime in this process's time zone, which ``timestamp()``
+    reads the same way, so the literal names the same instant whatever the session's time zone."""
+    import datetime
+    from decimal import Decimal
+
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float | Decimal):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"no SQL literal for {value!r}")
+        return f"CAST({sql_string(str(value))} AS {'DOUBLE' if isinstance(value, float) else 'DECIMAL(38,18)'})"
+    if isinstance(value, datetime.datetime):
+        micros = int(value.replace(microsecond=0).timestamp()) * 1_000_000 + value.microsecond
+        return f"timestamp_micros({micros})"
+    if isinstance(value, datetime.date):
+        return f"DATE {sql_string(value.isoformat())}"
+    if isinstance(value, str):
+        return sql_string(value)
+    raise ValueError(f"no SQL literal for a {type(value).__name__}")

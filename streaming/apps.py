@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
 
 from stm.catalog import TableSpec
 from stm.config import Config
-from stm.store.base import Bound, MergeResult, Txn
+from stm.store.base import Bound, MergeResult
 from stm.store.delta import TableStore
 from stm.store.retry import retry_on_conflict
 from stm.transforms.bronze import key_census, latest_per_key, with_audit_columns
@@ -85,72 +83,62 @@ def resolve_apps(cfg: Config, names: list[str], all_selected: bool) -> list[App]
 
 @dataclass
 class AppStats:
+    """One app's run as the driver sees it: its micro-batches from the rows they appended to stream_progress, the
+    triggers from Spark's progress reports."""
+
     batches: int = 0
     rows_in: int = 0
     rows_written: int = 0
-    replays_skipped: int = 0
     seconds: float = 0.0  # in foreachBatch
-    # whole triggers that had rows (source planning, batch, offset log), as Spark reports them; Spark keeps the last
-    # 100 reports, so a longer run counts only those
-    trigger_seconds: float = 0.0
+    trigger_seconds: float = 0.0  # whole triggers that had rows (source planning, batch, offset log)
     status: str = "pending"
     detail: str = ""
 
 
-@dataclass
-class CheckpointedSink:
-    """A foreachBatch function whose writes carry the transaction id (app, streaming query id, batch id).
+@dataclass(frozen=True)
+class BatchLog:
+    """Where a sink reports its micro-batches: the stream_progress table, under the run that started it."""
 
-    The query id lives in the checkpoint, so a reset checkpoint gets a new id and its batches are never mistaken
-    for ones already written.
-    """
+    table: str
+    run_id: str
 
-    app: App
-    store: TableStore
-    checkpoint: Path
-    stats: AppStats = field(default_factory=AppStats)
-    after_merge: Callable[[int, MergeResult], None] | None = None  # fault-injection hook for tests
-    _query_id: str | None = None
+    def record(
+        self, store: TableStore, app: str, batch_id: int, rows_in: int, rows_out: int, seconds: float, extra: str = ""
+    ) -> None:
+        """Log the micro-batch's line where it runs (the driver, or a Connect session's worker process) and append
+        its row to stream_progress, the driver's only view of a batch that ran elsewhere."""
+        from stm.console import ensure_logging
+        from stm.transforms.bronze import progress_row
 
-    @property
-    def txn_app_id(self) -> str:
-        if self._query_id is None:
-            meta = json.loads((self.checkpoint / "metadata").read_text(encoding="utf-8"))
-            self._query_id = str(meta["id"])
-        return f"stm:{self.app.name}:{self._query_id}"
-
-    def _record(self, batch_id: int, rows_in: int, result: MergeResult, seconds: float, extra: str = "") -> None:
-        self.stats.batches += 1
-        self.stats.rows_in += rows_in
-        self.stats.rows_written += result.inserted + result.updated
-        self.stats.replays_skipped += int(result.replay_skipped)
-        self.stats.seconds += seconds
+        ensure_logging()
         log.info(
-            "app=%s batch=%d rows_in=%d rows_out=%d%s%s seconds=%.2f",
-            self.app.name,
-            batch_id,
-            rows_in,
-            result.inserted + result.updated,
-            " (replay skipped)" if result.replay_skipped else "",
-            extra,
-            seconds,
+            "app=%s batch=%d rows_in=%d rows_out=%d%s seconds=%.2f", app, batch_id, rows_in, rows_out, extra, seconds
         )
+        row = progress_row(store.spark, self.run_id, app, batch_id, rows_in, rows_out, seconds)
+        retry_on_conflict(f"app {app} batch {batch_id} progress", lambda: store.append(self.table, row))
+
+
+def writer_tag(app: str, batch_id: int) -> str:
+    """What a derived app's writes carry as their commit's user metadata: its name and micro-batch."""
+    return f"stm:{app}:{batch_id}"
 
 
 @dataclass
-class BronzeSink(CheckpointedSink):
-    """foreachBatch of a bronze app: dedupe the batch by key, one Delta MERGE, idempotent on replay.
+class BronzeSink:
+    """foreachBatch of a bronze app: dedupe the batch by key, one Delta MERGE, idempotent on replay (keyed).
 
-    Works only with the batch DataFrame and its own session (``batch.sparkSession``), never the driver's.
+    Holds declarations only, so it pickles (serverless and standard access mode run it in a worker process of its
+    own): the app and a store without a session. Works only with the batch DataFrame and its own session
+    (``batch.sparkSession``), never the driver's.
     """
 
-    def _write(self, batch_id: int, write: Callable[[Txn], MergeResult]) -> MergeResult:
-        txn = Txn(self.txn_app_id, batch_id)
-        return retry_on_conflict(f"app {self.app.name} batch {batch_id}", lambda: write(txn))
+    app: BronzeApp
+    store: TableStore
+    batches: BatchLog
+    after_merge: Callable[[int, MergeResult], None] | None = None  # fault-injection hook for tests
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
-        assert isinstance(self.app, BronzeApp)
         spec = self.app.spec
         session = batch.sparkSession
         store = self.store.bound(session)
@@ -166,35 +154,46 @@ class BronzeSink(CheckpointedSink):
             deduped = latest_per_key(batch, spec.keys, spec.order_by, keys)
         out = with_audit_columns(deduped, batch_id)
         insert_only = spec.merge == "insert_only"
-        result = self._write(batch_id, lambda txn: store.merge(
-            self.app.target, out, spec.keys, insert_only=insert_only, txn=txn, bound=bound,
-            partition_by=spec.partition_by))  # fmt: skip
+        target, key_columns, partition_by = self.app.target, spec.keys, spec.partition_by
+        result = retry_on_conflict(
+            f"app {self.app.name} batch {batch_id}",
+            lambda: store.merge(
+                target, out, key_columns, insert_only=insert_only, bound=bound, partition_by=partition_by
+            ),
+        )
         if self.after_merge is not None:
             self.after_merge(batch_id, result)
-        self._record(batch_id, rows_in, result, time.monotonic() - started)
+        rows_out, seconds = result.inserted + result.updated, time.monotonic() - started
+        self.batches.record(store, self.app.name, batch_id, rows_in, rows_out, seconds)
 
 
 @dataclass
-class DerivedSink(CheckpointedSink):
-    """foreachBatch of a derived app: billing_summary upsert (billing), then the gold dates of the batch."""
+class DerivedSink:
+    """foreachBatch of a derived app: billing_summary upsert (billing), then the gold dates of the batch.
 
-    cfg: Config | None = None
+    Picklable like ``BronzeSink``: the app, the configuration and a store without a session."""
+
+    app: DerivedApp
+    store: TableStore
+    batches: BatchLog
+    cfg: Config
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         from streaming.derived import refresh_from_batch
 
         started = time.monotonic()
-        assert self.cfg is not None and isinstance(self.app, DerivedApp)
         rows_in = batch.count()
         if rows_in == 0:
             return
         store = self.store.bound(batch.sparkSession)
-        cfg, driver, txn = self.cfg, self.app.driver, Txn(self.txn_app_id, batch_id)
+        cfg, driver, tag = self.cfg, self.app.driver, writer_tag(self.app.name, batch_id)
         refreshed = retry_on_conflict(
-            f"app {self.app.name} batch {batch_id}", lambda: refresh_from_batch(cfg, store, driver, batch, txn)
+            f"app {self.app.name} batch {batch_id}", lambda: refresh_from_batch(cfg, store, driver, batch, tag)
         )
-        merged = refreshed.merged or MergeResult(0, 0, 0)
-        gold_rows = sum(n for n in refreshed.written.values() if n > 0)
-        written = MergeResult(merged.rows_in, merged.inserted + gold_rows, merged.updated, merged.replay_skipped)
+        merged = refreshed.merged or MergeResult(0, 0)
+        rows_out = merged.inserted + merged.updated + sum(n for n in refreshed.written.values() if n > 0)
         days = f" dates={len(refreshed.dates)} tables={len(refreshed.written)}"
-        self._record(batch_id, rows_in, written, time.monotonic() - started, days)
+        self.batches.record(store, self.app.name, batch_id, rows_in, rows_out, time.monotonic() - started, days)
+
+
+Sink = BronzeSink | DerivedSink

@@ -9,7 +9,7 @@ from types import FrameType
 from typing import Any
 
 from stm.config import load_config, parse_trigger
-from stm.engine import open_engine
+from stm.engine import add_spark_mode, open_engine
 from stm.store.base import StreamOptions
 from streaming.checkpoints import Checkpoints
 
@@ -31,6 +31,7 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
         "(long-lived; default from conf streaming.trigger)",
     )
     p.add_argument("--max-files-per-trigger", type=int, default=None, help="bound each micro-batch")
+    add_spark_mode(p)
     p.set_defaults(func=run)
 
 
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         from stm.errors import UsageError
 
         raise UsageError(f"--max-files-per-trigger: got {max_files}, allowed: a positive integer")
-    engine = open_engine(cfg, args.lake_root, "stm-stream")
+    engine = open_engine(cfg, args.lake_root, "stm-stream", getattr(args, "spark_mode", None))
     runner = StreamRunner(
         cfg,
         engine.spark,

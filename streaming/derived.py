@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from pyspark.sql import DataFrame
 
 from stm.config import Config
-from stm.store.base import MergeResult, Txn
+from stm.store.base import MergeResult
 from stm.store.delta import TableStore
 from stm.transforms.models import SILVER_BILLING, DatedInput, Model, compute, models
 
@@ -98,9 +98,15 @@ def dates_of(rows: DataFrame, dated: DatedInput) -> list[date]:
 
 
 def refresh(
-    cfg: Config, store: TableStore, models: Iterable[Model], dates: Sequence[date] | None, inputs: Inputs | None = None
+    cfg: Config,
+    store: TableStore,
+    models: Iterable[Model],
+    dates: Sequence[date] | None,
+    inputs: Inputs | None = None,
+    tag: str | None = None,
 ) -> dict[str, int]:
-    """Recompute ``models`` for ``dates`` (None: everything) and write them; returns rows written per table.
+    """Recompute ``models`` for ``dates`` (None: everything) and write them (their commits carry ``tag``); returns
+    rows written per table.
 
     Models read only inputs, never each other, so up to ``streaming.gold_writers`` of them are computed and written
     at once. Each reads the dates' partitions of its dated inputs itself: a few dates' columns read from parquet
@@ -118,19 +124,24 @@ def refresh(
         todo.append((model, frames))
     todo.sort(key=lambda item: -_LAST_SECONDS.get(item[0].name, 0.0))
     with ThreadPoolExecutor(max_workers=cfg.streaming.gold_writers, thread_name_prefix="gold") as pool:
-        futures = {m.name: pool.submit(_write_model, cfg, store, m, f, dates) for m, f in todo}
+        futures = {m.name: pool.submit(_write_model, cfg, store, m, f, dates, tag) for m, f in todo}
     return {name: future.result() for name, future in futures.items()}
 
 
 def _write_model(
-    cfg: Config, store: TableStore, model: Model, frames: dict[str, DataFrame], dates: Sequence[date] | None
+    cfg: Config,
+    store: TableStore,
+    model: Model,
+    frames: dict[str, DataFrame],
+    dates: Sequence[date] | None,
+    tag: str | None,
 ) -> int:
     started = time.monotonic()
     out = compute(model, frames, cfg, dates=dates)
     target = cfg.output_name(model.name)
     with table_lock(target):
         values = list(dates) if dates is not None else None
-        rows = store.replace(target, out, column=model.date_column, values=values)
+        rows = store.replace(target, out, column=model.date_column, values=values, tag=tag)
     seconds = _LAST_SECONDS[model.name] = time.monotonic() - started
     log.debug("%s: %d rows in %.2f s", model.name, rows, seconds)
     return rows
@@ -169,8 +180,9 @@ class RefreshResult:
     seconds: float
 
 
-def refresh_from_batch(cfg: Config, store: TableStore, driver: str, rows: DataFrame, txn: Txn | None) -> RefreshResult:
-    """One micro-batch of ``driver`` (a bronze table): silver first for billing, then the gold dates it touches.
+def refresh_from_batch(cfg: Config, store: TableStore, driver: str, rows: DataFrame, tag: str) -> RefreshResult:
+    """One micro-batch of ``driver`` (a bronze table): silver first for billing, then the gold dates it touches (the
+    gold commits carry ``tag``).
 
     Nothing is cached (serverless foreachBatch has no cache): the batch's dates come from its bronze rows, whose
     ``usage_date`` billing_summary keeps as is."""
@@ -186,16 +198,15 @@ def refresh_from_batch(cfg: Config, store: TableStore, driver: str, rows: DataFr
             price_billing(cfg, inputs, rows),
             list(SILVER_BILLING.keys),
             insert_only=True,
-            txn=txn,
             partition_by=SILVER_BILLING.date_column,
         )
         inputs = Inputs(cfg, store)  # billing_summary changed
-        written = refresh(cfg, store, billing_models(cfg), dates, inputs)
+        written = refresh(cfg, store, billing_models(cfg), dates, inputs, tag)
     else:
         driven = models_driven_by(cfg, driver)
         dated = next(d for d in driven[0].dated_inputs if d.input == driver)
         dates = dates_of(rows, dated)
-        written = refresh(cfg, store, driven, dates, inputs)
+        written = refresh(cfg, store, driven, dates, inputs, tag)
     return RefreshResult(merged, dates, written, time.monotonic() - started)
 
 

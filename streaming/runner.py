@@ -7,6 +7,8 @@ import logging
 import re
 import threading
 import time
+import uuid
+from collections.abc import Callable
 from typing import Any
 
 from pyspark.errors import StreamingQueryException
@@ -14,21 +16,27 @@ from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from stm.config import Config
+from stm.spark import is_connect
 from stm.store.base import StreamOptions
 from stm.store.delta import TableStore
-from streaming.apps import App, AppStats, BronzeApp, BronzeSink, CheckpointedSink, DerivedApp, DerivedSink
+from streaming.apps import App, AppStats, BatchLog, BronzeApp, BronzeSink, DerivedApp, DerivedSink, Sink
 from streaming.checkpoints import Checkpoints
+from streaming.progress import TriggerTimes, add_batches
 
 log = logging.getLogger(__name__)
 GRACE_SECONDS = 120.0
 INIT_SECONDS = 120.0
 RETRY_WAITING_SECONDS = 30.0  # long-lived runs: how often apps waiting for their source try to start
 POLL_SECONDS = 1
+PROGRESS_TABLE = "stream_progress"
+PROGRESS_SECONDS = 10.0  # how often the progress of running apps is read (Spark keeps the last 100 reports)
 
 
 # Delta's streaming source stops at a commit that rewrote rows unless told to skip such commits
 CHANGE_COMMIT_ERRORS = ("DELTA_SOURCE_TABLE_IGNORE_CHANGES", "DELTA_SOURCE_IGNORE_DELETE")
 _VERSION = re.compile(r"at version (\d+)")
+# what a Spark Connect server says when the Python worker of a foreachBatch function did not connect back in time
+WORKER_LATE = "Timed out while waiting for the Python worker to connect back"
 
 
 def error_line(exc: BaseException) -> str:
@@ -75,6 +83,17 @@ def wait_until_initialized(query: StreamingQuery, timeout_seconds: float = INIT_
         time.sleep(0.1)
 
 
+def start_query(app: str, start: Callable[[], StreamingQuery]) -> StreamingQuery:
+    """Start a query; a Connect server whose foreachBatch worker process missed the server's fixed wait for it to
+    connect back (a busy machine) is asked again, a few times."""
+    from stm.retry import Backoff, retry
+
+    def late_worker(exc: BaseException) -> bool:
+        return WORKER_LATE in str(exc)
+
+    return retry(f"app {app}: foreachBatch worker late", start, late_worker, Backoff(attempts=3, first_seconds=5.0))
+
+
 class StreamRunner:
     """Starts each app's query with its checkpoint and lock, waits, and records per-app statistics."""
 
@@ -94,6 +113,8 @@ class StreamRunner:
         self.base_options = base_options
         self.trigger = trigger
         self.stats: dict[str, AppStats] = {}
+        self.triggers: dict[str, TriggerTimes] = {}
+        self.batches = self._new_run()
         self.stop_event = threading.Event()
 
     def _start(self, app: App, stack: contextlib.ExitStack) -> StreamingQuery | None:
@@ -109,34 +130,47 @@ class StreamRunner:
         location = self.checkpoints.location(app.name)
         fresh = not (location / "offsets").exists()
         options = self.checkpoints.start_options(app.name, self.base_options) if fresh else self.base_options
-        sink: CheckpointedSink
-        if isinstance(app, BronzeApp):
-            sink = BronzeSink(app, self.store, location, stats=stats)
-        else:
-            sink = DerivedSink(app, self.store, location, stats=stats, cfg=self.cfg)
-        query = (
+        sink: Sink = self.sink(app)
+        self.triggers[app.name] = TriggerTimes()
+        writer = (
             self.store.read_stream(app.source, options)
             .writeStream.queryName(app.name)
             .foreachBatch(sink)
             .option("checkpointLocation", str(location))
             .trigger(**self.trigger)
-            .start()
         )
+        query = start_query(app.name, writer.start)
         stats.status = "running"
         stats.detail = ""
         wait_until_initialized(query)
         log.info("app %s started (checkpoint %s%s)", app.name, location, ", new" if fresh else "")
         return query
 
+    def _new_run(self) -> BatchLog:
+        """Every micro-batch of a run appends its row to stream_progress under the run's own id."""
+        return BatchLog(self.cfg.output_name(PROGRESS_TABLE), uuid.uuid4().hex)
+
+    def sink(self, app: App) -> Sink:
+        """The app's ``foreachBatch`` function: declarations only, so it pickles for a Connect session's worker."""
+        if isinstance(app, BronzeApp):
+            return BronzeSink(app, self.store, self.batches)
+        return DerivedSink(app, self.store, self.batches, self.cfg)
+
     def run(self, apps: list[App]) -> dict[str, AppStats]:
         """Run ``apps``: with availableNow, bronze apps first and then the derived apps that read them."""
         self.stats = {app.name: AppStats() for app in apps}
+        self.batches = self._new_run()
         phases: list[list[App]] = [apps]
         if self.trigger.get("availableNow"):
             phases = [[a for a in apps if isinstance(a, BronzeApp)], [a for a in apps if isinstance(a, DerivedApp)]]
+            if is_connect(self.spark):
+                # a local Connect server started the foreachBatch worker of a fourth query running at once too late
+                # for its fixed connect-back wait (measured on two cores): catch-up runs there take apps one by one
+                phases = [[app] for phase in phases for app in phase]
         for phase in phases:
             if phase and not self.stop_event.is_set():
                 self._run_phase(phase)
+        add_batches(self.store, self.batches.table, self.batches.run_id, self.stats)
         return self.stats
 
     def _run_phase(self, apps: list[App]) -> None:
@@ -163,7 +197,12 @@ class StreamRunner:
         available_now = bool(self.trigger.get("availableNow"))
         retry_every = min(RETRY_WAITING_SECONDS, trigger_seconds(self.trigger))
         next_retry = time.monotonic() + retry_every
+        next_progress = time.monotonic() + PROGRESS_SECONDS
         while not self.stop_event.is_set():
+            if time.monotonic() >= next_progress:
+                for name, query in queries.items():
+                    self.triggers[name].collect(query, self.stats[name])
+                next_progress = time.monotonic() + PROGRESS_SECONDS
             if not available_now and time.monotonic() >= next_retry:
                 self._start_all([a for a in apps if self.stats[a.name].status == "waiting"], queries, stack)
                 next_retry = time.monotonic() + retry_every
@@ -183,8 +222,7 @@ class StreamRunner:
 
     def _finish(self, name: str, query: StreamingQuery) -> None:
         stats = self.stats[name]
-        ms = [p["durationMs"].get("triggerExecution", 0) for p in query.recentProgress if p.get("numInputRows")]
-        stats.trigger_seconds = sum(ms) / 1000
+        self.triggers[name].collect(query, stats)
         error: StreamingQueryException | None = query.exception()
         if error is not None:
             stats.status = "failed"

@@ -18,7 +18,7 @@ import pytest
 
 from batch.maintenance import optimize_tables, vacuum_tables
 from stm.errors import JobFailed, UsageError
-from stm.store.base import StreamOptions, Txn
+from stm.store.base import StreamOptions
 from stm.store.retry import Backoff, is_commit_conflict, retry_on_conflict
 from tests.lakes import append
 from tests.test_batch_lake import ctx, make_ctx, put, read
@@ -141,7 +141,7 @@ def test_optimize_while_a_stream_merges_loses_nothing(spark, cfg, tmp_path) -> N
 
     def merge_batch(batch, batch_id):  # a bronze foreachBatch: one idempotent MERGE, retried on conflict
         rows = batch.dropDuplicates(["event_id"])
-        merge = functools.partial(store.merge, target, rows, ["event_id"], insert_only=True, txn=Txn("t", batch_id))
+        merge = functools.partial(store.merge, target, rows, ["event_id"], insert_only=True)
         retry_on_conflict(f"stream batch {batch_id}", merge, stream_backoff)
 
     query = (

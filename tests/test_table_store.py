@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 import pytest
 
 from stm.errors import TableNotFound, UsageError
-from stm.store.base import Bound, Txn
+from stm.store.base import Bound
 from stm.store.databricks import CatalogTableStore
 from stm.store.delta import TableStore
 from stm.store.local import LocalTableStore
@@ -39,7 +39,7 @@ class Case:
         return sorted(tuple(r) for r in self.store.read(self.table).collect())
 
     def folder(self) -> Path:
-        detail = self.store.delta_table(self.table).detail().first()
+        detail = self.store.spark.sql(f"DESCRIBE DETAIL {self.store.table_ref(self.table)}").first()
         assert detail is not None
         return Path(urlparse(detail["location"]).path)
 
@@ -67,29 +67,38 @@ def case(request: pytest.FixtureRequest, spark: Any, tmp_path: Path) -> Case:
 
 def test_store_insert_only_keeps_first_row_per_key_and_commits_only_adds(spark, case):
     store, t = case.store, case.table
-    first = store.merge(t, _df(spark, [("a", 1), ("b", 2)]), ["id"], insert_only=True, txn=Txn("app", 0))
-    second = store.merge(t, _df(spark, [("b", 99), ("c", 3)]), ["id"], insert_only=True, txn=Txn("app", 1))
+    first = store.merge(t, _df(spark, [("a", 1), ("b", 2)]), ["id"], insert_only=True)
+    second = store.merge(t, _df(spark, [("b", 99), ("c", 3)]), ["id"], insert_only=True)
     assert (first.inserted, second.inserted, second.updated) == (2, 1, 0)
     assert case.rows() == [("a", 1), ("b", 2), ("c", 3)]
     _, actions = data_commits(case.folder())
     assert not [a for a in actions if "remove" in a]
-    assert {k: v for k, v in actions[1]["txn"].items() if k != "lastUpdated"} == {"appId": "app", "version": 1}
     assert actions[0]["commitInfo"]["engineInfo"].split()[1].startswith("Delta-Lake/")
 
 
-def test_store_replayed_transaction_is_skipped(spark, case):
+def test_store_replayed_insert_only_batch_inserts_nothing_and_commits_nothing(spark, case):
+    """A micro-batch replayed after a crash between its MERGE and its checkpoint commit: the keys are there, so the
+    MERGE matches them all, adds no row and writes no commit; no session-wide marker is needed (serverless refuses
+    setting one)."""
     store, t = case.store, case.table
-    store.merge(t, _df(spark, [("a", 1)]), ["id"], insert_only=True, txn=Txn("app", 5))
-    store.merge(t, _df(spark, [("b", 1)]), ["id"], insert_only=True, txn=Txn("app", 6))
+    store.merge(t, _df(spark, [("a", 1)]), ["id"], insert_only=True)
+    batch = _df(spark, [("b", 1), ("c", 2)])
+    assert store.merge(t, batch, ["id"], insert_only=True).inserted == 2
     version = store.version(t)
-    again = store.merge(t, _df(spark, [("z", 9)]), ["id"], insert_only=True, txn=Txn("app", 6))
-    assert again.replay_skipped and store.version(t) == version
-    other_app = store.merge(t, _df(spark, [("z", 9)]), ["id"], insert_only=True, txn=Txn("other", 6))
-    assert other_app.inserted == 1
-    # the marker was used by its MERGE alone: a later write on the session carries none
-    assert store.replace(t, _df(spark, [("q", 1)])) == 1
-    conf = spark.conf
-    assert conf.get("spark.databricks.delta.write.txnAppId", None) is None
+    again = store.merge(t, batch, ["id"], insert_only=True)
+    assert (again.inserted, again.updated, store.version(t)) == (0, 0, version)
+    assert case.rows() == [("a", 1), ("b", 1), ("c", 2)]
+    assert spark.conf.get("spark.databricks.delta.write.txnAppId", None) is None
+
+
+def test_store_replace_carries_its_tag_as_commit_user_metadata(spark, case):
+    store, t = case.store, case.table
+    assert store.replace(t, _dated(spark, [("a", date(2026, 10, 1), 1)]), column="day", values=None) == 1
+    rows = _dated(spark, [("b", date(2026, 10, 1), 2)])
+    assert store.replace(t, rows, column="day", values=[date(2026, 10, 1)], tag="stm:app:3") == 1
+    newest = store.history(t, 1)[0]
+    assert (newest["operation"], newest["userMetadata"]) == ("WRITE", "stm:app:3")
+    assert [tuple(r) for r in store.read(t).collect()] == [("b", date(2026, 10, 1), 2)]
 
 
 def test_store_upsert_updates_matched_and_inserts_new(spark, case):
@@ -201,7 +210,7 @@ def test_store_merged_table_compacts_its_small_files_without_changing_data(spark
     )
     merges = data_commits(case.folder())  # checks every compaction changes no data
     assert len(merges) == 3 and not [a for m in merges for a in m if "remove" in a]
-    live = store.delta_table(t).detail().first()
+    live = spark.sql(f"DESCRIBE DETAIL {store.table_ref(t)}").first()
     assert live is not None and live["numFiles"] < 6
     assert len(case.rows()) == 6
 
@@ -228,7 +237,7 @@ def test_store_bound_to_another_session_writes_with_that_session(spark, case):
     other = spark.newSession()
     bound = case.store.bound(other)
     assert bound.spark is other and case.store.spark is spark
-    bound.merge(case.table, _df(other, [("a", 1)]), ["id"], insert_only=True, txn=Txn("app", 0))
+    bound.merge(case.table, _df(other, [("a", 1)]), ["id"], insert_only=True)
     assert case.rows() == [("a", 1)]
 
 

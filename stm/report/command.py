@@ -59,9 +59,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.is_dir():
         raise UsageError(f"--out {out}: is a directory; give a file name such as report.html")
-    from stm.engine import open_engine
+    from stm.engine import LOCAL_HUB_MODE, open_engine
 
-    engine = open_engine(cfg, lake, "stm-report")
+    engine = open_engine(cfg, lake, "stm-report", LOCAL_HUB_MODE)
     write_report(cfg, engine.store, out, days=args.days, top=args.top)
     return 0
 

@@ -72,12 +72,12 @@ def run(args: argparse.Namespace) -> int:
 def finops(cfg: Config, root: Path) -> int:
     """Write ``cost_anomalies`` and ``budget_status`` from the hub's consolidated costs; exit 2 when it has none."""
     from stm.anomalies import COSTS, JOBS
-    from stm.engine import open_engine
+    from stm.engine import LOCAL_HUB_MODE, open_engine
 
     hub = root / cfg.hub.catalog / cfg.hub.schema
     if not any((hub / table / "_delta_log").is_dir() for table in (COSTS, JOBS)):
         raise UsageError(f"{hub}: no {COSTS} or {JOBS} table: run stm hub sync first")
-    engine = open_engine(cfg, root, "stm-hub-finops")
+    engine = open_engine(cfg, root, "stm-hub-finops", LOCAL_HUB_MODE)
     for line in finops_tables(cfg, engine.store):
         print(line)
     return 0

@@ -1,4 +1,4 @@
-"""What every table store shares: idempotent-write markers, write results, stream options, the vacuum guard."""
+"""What every table store shares: write results, stream options, the vacuum guard."""
 
 from __future__ import annotations
 
@@ -9,19 +9,11 @@ from stm.errors import UsageError
 
 
 @dataclass(frozen=True)
-class Txn:
-    """An idempotent-write marker: (app id, monotonically increasing version), e.g. (query id, batch id)."""
-
-    app_id: str
-    version: int
-
-
-@dataclass(frozen=True)
 class MergeResult:
-    rows_in: int
+    """Rows a write inserted and updated."""
+
     inserted: int
     updated: int
-    replay_skipped: bool = False
 
 
 @dataclass(frozen=True)

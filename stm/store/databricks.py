@@ -8,7 +8,6 @@ from stm.names import check_identifier, quote_table
 from stm.store.delta import TableStore
 
 if TYPE_CHECKING:
-    from delta.tables import DeltaTable
     from pyspark.sql import DataFrame, DataFrameWriter
     from pyspark.sql.streaming import DataStreamReader
 
@@ -23,10 +22,8 @@ class CatalogTableStore(TableStore):
     def location(self, name: str) -> str:
         return quote_table(name)
 
-    def delta_table(self, name: str) -> DeltaTable:
-        from delta.tables import DeltaTable
-
-        return DeltaTable.forName(self.spark, quote_table(name))
+    def table_ref(self, name: str) -> str:
+        return quote_table(name)
 
     def _load(self, name: str) -> DataFrame:
         return self.spark.read.table(quote_table(name))

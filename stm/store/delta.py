@@ -1,14 +1,16 @@
-"""The table store: Delta Lake through its own Spark API, the same code locally and on Databricks.
+"""The table store: Delta Lake through Spark, the same code locally, on Databricks and over Spark Connect.
 
-Reads, streams (``skipChangeCommits``), MERGE, date replaces, OPTIMIZE, VACUUM and history all go through Delta's
-Spark connector (``delta.tables.DeltaTable`` and the ``delta`` data source). The only engine seam is naming: a
-subclass says how ``catalog.schema.table`` becomes a Delta table (a path under the lake root locally, a Unity
-Catalog name on Databricks). Nothing reads or writes the Delta log by hand.
+Reads and streams (``skipChangeCommits``) use the ``delta`` data source; writes use the DataFrameWriter (with
+Delta's ``txnAppId``/``txnVersion`` options for idempotent replays) or Delta SQL (``MERGE``, ``DESCRIBE HISTORY``,
+``DESCRIBE DETAIL``, ``OPTIMIZE``, ``VACUUM``). Nothing goes through Delta's Python ``DeltaTable`` API, which a Spark
+Connect session (serverless, standard access mode) cannot use without a server plugin, and nothing sets a session
+property serverless refuses (a MERGE is idempotent by its keys, not by a session-wide transaction marker). The only
+engine seam is naming: a subclass says how ``catalog.schema.table`` becomes a Delta table (a path under the lake
+root locally, a Unity Catalog name on Databricks). Nothing reads or writes the Delta log by hand.
 
 A store holds the session it reads and writes with. Code inside ``foreachBatch`` works on ``bound(batch_df.
 sparkSession)``: the batch's own session, never the driver's (on serverless and standard access mode the function
-runs in its own process). Idempotent writes carry Delta's app transaction: DataFrame writes as writer options,
-MERGE on the bound session's conf under ``WriteGuard`` so no other write can see it.
+is pickled and runs in its own process; a pickled store carries no session).
 """
 
 from __future__ import annotations
@@ -16,24 +18,19 @@ from __future__ import annotations
 import copy
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from stm.errors import TableNotFound
-from stm.names import quote
-from stm.store.base import Bound, MergeResult, StreamOptions, Txn, check_vacuum_retention
-from stm.store.guard import WriteGuard
+from stm.names import quote, sql_literal
+from stm.spark import set_conf
+from stm.store.base import Bound, MergeResult, StreamOptions, check_vacuum_retention
 
 if TYPE_CHECKING:
-    from delta.tables import DeltaTable
-    from pyspark.sql import Column, DataFrame, DataFrameWriter, SparkSession
+    from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
     from pyspark.sql.streaming import DataStreamReader
 
 log = logging.getLogger(__name__)
-TXN_APP_ID = "spark.databricks.delta.write.txnAppId"
-TXN_VERSION = "spark.databricks.delta.write.txnVersion"
-TXN_AUTO_RESET = "spark.databricks.delta.write.txnVersion.autoReset.enabled"
 RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
 MAINTENANCE_OPERATIONS = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END"})
 # Properties of every table this store creates: the change data feed, what a table's readers downstream and its
@@ -53,19 +50,45 @@ def replace_where(column: str, values: Sequence[object]) -> str:
     return f"{quote(column)} IN ({literals})"
 
 
+def _within(column: str, values: Sequence[object]) -> str:
+    """``column`` takes one of ``values`` (a NULL among them matches NULL)."""
+    known = [v for v in values if v is not None]
+    inside = f"{column} IN ({', '.join(sql_literal(v) for v in known)})" if known else "FALSE"
+    return f"({inside} OR {column} IS NULL)" if len(known) < len(values) else inside
+
+
+def _in_bound(column: str, bound: Bound) -> str:
+    inside = (
+        f"{column} BETWEEN {sql_literal(bound.low)} AND {sql_literal(bound.high)}" if bound.low is not None else "FALSE"
+    )
+    return f"({inside} OR {column} IS NULL)" if bound.nulls else inside
+
+
+def _braced(text: str) -> str:
+    """``text`` as a literal part of a query that ``SparkSession.sql`` formats with DataFrame arguments."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
 class TableStore(ABC):
     """Delta tables named ``catalog.schema.table``; subclasses map names to tables, nothing else."""
 
     def __init__(self, spark: SparkSession) -> None:
         self.spark = spark
-        self._guard = WriteGuard()
         self._partitions: dict[str, list[str]] = {}  # a table's partition columns never change once created
 
+    def __getstate__(self) -> dict[str, Any]:
+        """A pickled store (a ``foreachBatch`` function shipped to its worker) carries no session: it is bound to the
+        batch's own session where it runs."""
+        state = dict(self.__dict__)
+        state["spark"] = None
+        state["_partitions"] = {}
+        return state
+
     def bound(self, spark: SparkSession) -> TableStore:
-        """This store working on ``spark`` (a micro-batch's own session), with a guard of its own."""
+        """This store working on ``spark`` (a micro-batch's own session)."""
         other = copy.copy(self)
         other.spark = spark
-        other._guard = WriteGuard()
+        other._partitions = {}
         return other
 
     def view_session(
@@ -99,7 +122,8 @@ class TableStore(ABC):
         """Where ``name`` lives, for messages: a path or a Unity Catalog name."""
 
     @abstractmethod
-    def delta_table(self, name: str) -> DeltaTable: ...
+    def table_ref(self, name: str) -> str:
+        """``name`` as Delta SQL names it: ``delta.`<path>``` or a quoted Unity Catalog name."""
 
     @abstractmethod
     def _load(self, name: str) -> DataFrame: ...
@@ -140,8 +164,8 @@ class TableStore(ABC):
     def history(self, name: str, limit: int | None = None) -> list[dict[str, Any]]:
         """The table's commits, newest first (``DESCRIBE HISTORY``)."""
         self._require(name)
-        table = self.delta_table(name)
-        rows = (table.history(limit) if limit else table.history()).collect()
+        last = f" LIMIT {int(limit)}" if limit else ""
+        rows = self.spark.sql(f"DESCRIBE HISTORY {self.table_ref(name)}{last}").collect()
         return [r.asDict(recursive=True) for r in rows]
 
     def version(self, name: str) -> int | None:
@@ -151,52 +175,30 @@ class TableStore(ABC):
 
     def partition_columns(self, name: str) -> list[str]:
         if name not in self._partitions:
-            row = self.delta_table(name).detail().select("partitionColumns").first()
+            row = self.spark.sql(f"DESCRIBE DETAIL {self.table_ref(name)}").select("partitionColumns").first()
             self._partitions[name] = list(row[0]) if row is not None else []
         return self._partitions[name]
 
     # -- writes -------------------------------------------------------------------------------------------------
-    @contextmanager
-    def _session_txn(self, txn: Txn | None) -> Iterator[None]:
-        """Set the MERGE marker on this store's session while no other write of it runs."""
-        if txn is None:
-            with self._guard.shared():
-                yield
-            return
-        conf = self.spark.conf
-        with self._guard.exclusive():
-            conf.set(TXN_AUTO_RESET, "true")  # a marker is used once even if the unset below were missed
-            conf.set(TXN_APP_ID, txn.app_id)
-            conf.set(TXN_VERSION, str(txn.version))
-            try:
-                yield
-            finally:
-                conf.unset(TXN_APP_ID)
-                conf.unset(TXN_VERSION)
-
-    def _write(
-        self, name: str, df: DataFrame, mode: str, txn: Txn | None, options: dict[str, str], partition_by: str | None
-    ) -> None:
+    def _write(self, name: str, df: DataFrame, mode: str, options: dict[str, str], partition_by: str | None) -> None:
         writer = df.write.format("delta").mode(mode)
         if partition_by is not None:
             writer = writer.partitionBy(partition_by)
         for key, value in options.items():
             writer = writer.option(key, value)
-        if txn is not None:  # the marker travels with this write only
-            writer = writer.option("txnAppId", txn.app_id).option("txnVersion", str(txn.version))
-        with self._guard.shared():
-            self._save(writer, name)
+        self._save(writer, name)
 
-    def _committed(self, name: str, before: int | None) -> dict[str, Any] | None:
-        """The commit a write just made, or None when it made none (its app transaction was already there).
-
-        Auto compaction or a maintenance job's OPTIMIZE may have committed right after it: those are passed over."""
+    def _committed(self, name: str) -> dict[str, Any] | None:
+        """The commit a write just made (writers of one table take turns in a process). Auto compaction or a
+        maintenance job's OPTIMIZE may have committed right after it: those are passed over."""
         for commit in self.history(name, 4):
-            if before is not None and int(commit["version"]) <= before:
-                return None
             if commit["operation"] not in MAINTENANCE_OPERATIONS:
                 return commit
         return None
+
+    def append(self, name: str, df: DataFrame) -> None:
+        """Add ``df``'s rows: a blind append, which never conflicts with another writer's."""
+        self._write(name, df, "append", {} if self.exists(name) else dict(TABLE_PROPERTIES), None)
 
     def merge(
         self,
@@ -205,58 +207,41 @@ class TableStore(ABC):
         keys: list[str],
         *,
         insert_only: bool,
-        txn: Txn | None = None,
         partition_by: str | None = None,
         bound: Bound | None = None,
     ) -> MergeResult:
-        """Upsert ``df`` by ``keys`` with Delta's MERGE; creates the table (partitioned by ``partition_by``).
+        """Upsert ``df`` by ``keys`` with Delta's ``MERGE``; creates the table (partitioned by ``partition_by``).
 
         Insert-only: matched rows are left alone, so the commit only adds files (a downstream stream that skips
-        change commits still sees it). ``df`` must hold each key once. A partitioned table is merged with the
-        batch's partition values in the condition, so only those partitions are read (a key's partition value must
-        never change). With ``bound``, only the target files whose statistics overlap its range are read. Replaying
-        ``txn`` commits nothing.
+        change commits still sees it), and a replayed batch adds nothing. ``df`` must hold each key once. A
+        partitioned table is merged with the batch's partition values in the condition, so only those partitions
+        are read (a key's partition value must never change). With ``bound``, only the target files whose
+        statistics overlap its range are read.
         """
-        from pyspark.sql import functions as F
-
-        before = self.version(name)
-        if before is None:
+        if not self.exists(name):
             # the creating write of a partitioned table is Delta's optimized write: its rows are shuffled by
             # partition value, so each partition starts as one file and auto compaction has nothing to rewrite
             # (a first batch of a big backlog, written by every task into every partition, would be compacted in
             # full right after, which doubled its cost)
             laid_out = {"optimizeWrite": "true"} if partition_by is not None else {}
             options = {"mergeSchema": "true", **MERGE_TABLE_PROPERTIES, **laid_out}
-            self._write(name, df, "append", txn, options, partition_by)
-            return _write_result(self._committed(name, None), "numOutputRows")
-        condition = F.lit(True)
-        for key in keys:
-            condition = condition & (F.col(f"t.{quote(key)}") == F.col(f"s.{quote(key)}"))
+            self._write(name, df, "append", options, partition_by)
+            return MergeResult(_rows_written(self._committed(name)), 0)
+        condition = [f"t.{quote(k)} = s.{quote(k)}" for k in keys]
         parts = self.partition_columns(name)
         if parts and (bound is None or bound.column != parts[0]):  # a bound on the partition column prunes them
             values = [r[0] for r in df.select(parts[0]).distinct().collect()]
-            column = F.col(f"t.{quote(parts[0])}")
-            within = column.isin(values) if None not in values else column.isin(values) | column.isNull()
-            condition = condition & within
+            condition.append(_within(f"t.{quote(parts[0])}", values))
         if bound is not None:
-            condition = condition & _within(F.col(f"t.{quote(bound.column)}"), bound)
-        builder = self.delta_table(name).alias("t").merge(df.alias("s"), condition).withSchemaEvolution()
-        if not insert_only:
-            builder = builder.whenMatchedUpdateAll()
-        builder = builder.whenNotMatchedInsertAll()
-        with self._session_txn(txn):
-            builder.execute()
-        commit = self._committed(name, before)
-        if commit is None:
-            log.info("%s: transaction %s/%s already committed, replay skipped", name, txn and txn.app_id,
-                     txn and txn.version)  # fmt: skip
-            return MergeResult(0, 0, 0, replay_skipped=True)
-        metrics = commit.get("operationMetrics") or {}
-        return MergeResult(
-            int(metrics.get("numSourceRows", 0)),
-            int(metrics.get("numTargetRowsInserted", 0)),
-            int(metrics.get("numTargetRowsUpdated", 0)),
+            condition.append(_in_bound(f"t.{quote(bound.column)}", bound))
+        matched = "" if insert_only else " WHEN MATCHED THEN UPDATE SET *"
+        query = (
+            f"MERGE WITH SCHEMA EVOLUTION INTO {_braced(self.table_ref(name))} AS t USING {{source}} AS s "
+            f"ON {_braced(' AND '.join(condition))}{matched} WHEN NOT MATCHED THEN INSERT *"
         )
+        row = self.spark.sql(query, source=df).first()
+        counts = row.asDict() if row is not None else {}
+        return MergeResult(int(counts.get("num_inserted_rows") or 0), int(counts.get("num_updated_rows") or 0))
 
     def replace(
         self,
@@ -265,61 +250,51 @@ class TableStore(ABC):
         *,
         column: str | None = None,
         values: Sequence[object] | None = None,
-        txn: Txn | None = None,
+        tag: str | None = None,
     ) -> int:
         """Replace the rows whose ``column`` is in ``values`` by ``df`` (all rows when ``values`` is None), in one
-        commit; a new table is partitioned by ``column``, so replacing some dates rewrites only those dates."""
+        commit (carrying ``tag`` as its user metadata); a new table is partitioned by ``column``, so replacing some
+        dates rewrites only those dates. The rows written."""
         exists = self.exists(name)
-        # without a marker an overwrite always commits, so the commit after the write is ours (writers of one table
-        # take turns in a process): the version before it is read only to tell a skipped replay apart
-        before = self.version(name) if exists and txn is not None else None
         if exists and column is not None and values is not None:
             options = {"replaceWhere": replace_where(column, values), "mergeSchema": "true"}
             partition = None
         else:
             options = {"overwriteSchema": "true", **({} if exists else TABLE_PROPERTIES)}
             partition = column
+        if tag is not None:
+            options["userMetadata"] = tag
         self._partitions.pop(name, None)  # a whole overwrite may lay the table out anew
-        self._write(name, df, "overwrite", txn, options, partition)
-        commit = self._committed(name, before)
-        return 0 if commit is None else _write_result(commit, "numOutputRows").inserted
+        self._write(name, df, "overwrite", options, partition)
+        return _rows_written(self._committed(name))
 
-    def overwrite(self, name: str, df: DataFrame, *, txn: Txn | None = None) -> int:
-        return self.replace(name, df, txn=txn)
+    def overwrite(self, name: str, df: DataFrame) -> int:
+        return self.replace(name, df)
 
     def optimize(self, name: str, zorder_by: list[str]) -> dict[str, Any]:
         self._require(name)
-        optimizer = self.delta_table(name).optimize()
-        with self._guard.shared():
-            done = optimizer.executeZOrderBy(*zorder_by) if zorder_by else optimizer.executeCompaction()
-        row = done.first()
-        return row.asDict(recursive=True)["metrics"] if row is not None else {}
+        zorder = f" ZORDER BY ({', '.join(quote(c) for c in zorder_by)})" if zorder_by else ""
+        row = self.spark.sql(f"OPTIMIZE {self.table_ref(name)}{zorder}").first()
+        metrics = row.asDict(recursive=True).get("metrics") if row is not None else None
+        return metrics or {}
 
     def vacuum(self, name: str, retain_hours: int, *, allow_short_retention: bool = False) -> int:
-        """Delete files no version within ``retain_hours`` needs; the number of files deleted."""
+        """Delete files no version within ``retain_hours`` needs; the number of files deleted.
+
+        A retention under Delta's minimum needs its safety check off, a session property that serverless does not
+        let a job set: there, and in the Connect mode, only the minimum or more is allowed."""
         check_vacuum_retention(retain_hours, allow_short_retention)
         self._require(name)
-        table = self.delta_table(name)
-        conf = self.spark.conf
-        with self._guard.exclusive():
-            conf.set(RETENTION_CHECK, str(not allow_short_retention).lower())
-            try:
-                table.vacuum(float(retain_hours))
-            finally:
-                conf.unset(RETENTION_CHECK)
+        if allow_short_retention:
+            set_conf(self.spark, RETENTION_CHECK, "false")
+        try:
+            self.spark.sql(f"VACUUM {self.table_ref(name)} RETAIN {int(retain_hours)} HOURS").collect()
+        finally:
+            if allow_short_retention:
+                set_conf(self.spark, RETENTION_CHECK, None)
         ends = [c for c in self.history(name, 2) if c["operation"] == "VACUUM END"]
         return int((ends[0].get("operationMetrics") or {}).get("numDeletedFiles", 0)) if ends else 0
 
 
-def _within(column: Column, bound: Bound) -> Column:
-    from pyspark.sql import functions as F
-
-    inside = column.between(F.lit(bound.low), F.lit(bound.high)) if bound.low is not None else F.lit(False)
-    return inside | column.isNull() if bound.nulls else inside
-
-
-def _write_result(commit: dict[str, Any] | None, rows_metric: str) -> MergeResult:
-    if commit is None:
-        return MergeResult(0, 0, 0, replay_skipped=True)
-    rows = int((commit.get("operationMetrics") or {}).get(rows_metric, 0))
-    return MergeResult(rows, rows, 0)
+def _rows_written(commit: dict[str, Any] | None) -> int:
+    return int(((commit or {}).get("operationMetrics") or {}).get("numOutputRows", 0))

@@ -9,7 +9,6 @@ from stm.names import check_identifier, split_table_name
 from stm.store.delta import TableStore
 
 if TYPE_CHECKING:
-    from delta.tables import DeltaTable
     from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
     from pyspark.sql.streaming import DataStreamReader
 
@@ -38,10 +37,8 @@ class LocalTableStore(TableStore):
     def location(self, name: str) -> str:
         return str(self.path(name))
 
-    def delta_table(self, name: str) -> DeltaTable:
-        from delta.tables import DeltaTable
-
-        return DeltaTable.forPath(self.spark, str(self.path(name)))
+    def table_ref(self, name: str) -> str:
+        return "delta.`" + str(self.path(name)).replace("`", "``") + "`"
 
     def _load(self, name: str) -> DataFrame:
         return self.spark.read.format("delta").load(str(self.path(name)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StructField, TimestampType
 
@@ -73,3 +73,18 @@ def row_hash(df: DataFrame, exclude: tuple[str, ...] = AUDIT_COLUMNS) -> DataFra
     """Add ``_row_hash``: a digest of every source column, to write only rows that changed."""
     cols = [c for c in df.columns if c not in exclude and c != "_row_hash"]
     return df.withColumn("_row_hash", F.sha2(F.to_json(F.struct(*[F.col(c) for c in cols])), 256))
+
+
+PROGRESS_SCHEMA = (
+    "run_id string, app string, batch_id long, rows_in long, rows_out long, seconds double, written_at timestamp"
+)
+
+
+def progress_row(
+    spark: SparkSession, run_id: str, app: str, batch_id: int, rows_in: int, rows_out: int, seconds: float
+) -> DataFrame:
+    """stream_progress's row for one micro-batch."""
+    written_at = datetime.now(timezone.utc).replace(tzinfo=None)
+    return spark.createDataFrame(
+        [(run_id, app, batch_id, rows_in, rows_out, round(seconds, 3), written_at)], PROGRESS_SCHEMA
+    )
