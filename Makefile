@@ -11,7 +11,7 @@ LAKE ?= .lake/demo
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
-	$(PY) -m pip install --quiet -e ".[local,dev]"
+	$(PY) -m pip install --quiet -e ".[local,dev,deploy]"
 	$(PY) -m stm.delta_jars
 	touch $(STAMP)
 

@@ -30,16 +30,21 @@ setup(
     ],
     package_dir={"stm.conf": "conf"},
     package_data={"stm": ["VERSION"], "stm.conf": ["*.yml"]},
-    # Databricks Runtime ships pyspark and delta-spark: the base install must not pull them in.
+    # Databricks Runtime ships pyspark and delta-spark: the base install must not pull them in. The base install is
+    # what every job task gets on a cluster or serverless environment; only `stm deploy` needs databricks-sdk.
     install_requires=[
         "pyyaml>=6",
-        "databricks-sdk>=0.162,<0.200",
     ],
     extras_require={
+        "deploy": [
+            "databricks-sdk>=0.162,<0.200",
+        ],
         "local": [
             # Delta Lake's own Spark connector; its jars (io.delta:delta-spark_4.2_2.13, same version) are fetched
             # once into the environment by ``python -m stm.delta_jars`` (make setup does it)
-            "pyspark==4.2.0",
+            # with the Spark Connect client (grpcio, grpcio-status, googleapis-common-protos, zstandard): the local
+            # connect mode, the execution model of serverless compute and standard access mode
+            "pyspark[connect]==4.2.0",
             "delta-spark==4.4.0",
             # delta-rs: the Spark-free reader of the sharing endpoint and the fast writer of the simulator
             "deltalake>=1.6,<1.7",

@@ -11,6 +11,8 @@ from pyspark.sql import functions as F
 from batch.registry import BatchContext, BatchJob, JobResult
 from stm.catalog import TableSpec
 from stm.store.delta import TableStore
+from stm.store.retry import retry_on_conflict
+from stm.store.sources import source_exists
 from stm.transforms.bronze import latest_per_key, row_hash, with_audit_columns
 
 ORDER = 10
@@ -27,7 +29,7 @@ def changed_rows(source: DataFrame, target: DataFrame | None, keys: list[str]) -
 
 def ingest(store: TableStore, spec: TableSpec, source_name: str, target_name: str, run_id: int) -> JobResult:
     """Read the source (all of it, or past the watermark), keep changed rows, upsert them by key."""
-    if not store.exists(source_name):
+    if not source_exists(store, source_name):  # a refused grant raises SourceUnreadable: the job fails
         return JobResult(status="skipped", detail=f"source {source_name} missing: enable system schema "
                          f"'{spec.source_schema}'")  # fmt: skip
     source = store.read(source_name)
@@ -38,7 +40,9 @@ def ingest(store: TableStore, spec: TableSpec, source_name: str, target_name: st
             source = source.where(F.col(spec.watermark) >= F.lit(newest[0] - WATERMARK_LOOKBACK))
     latest = row_hash(latest_per_key(source, spec.keys, spec.order_by or spec.watermark))
     changed = with_audit_columns(changed_rows(latest, target, spec.keys), run_id)
-    result = store.merge(target_name, changed, spec.keys, insert_only=False)
+    result = retry_on_conflict(
+        f"merge {target_name}", lambda: store.merge(target_name, changed, spec.keys, insert_only=False)
+    )
     return JobResult(rows=result.inserted + result.updated, detail=f"{result.inserted} new, {result.updated} changed")
 
 

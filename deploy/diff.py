@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from databricks.sdk.service import jobs, sharing
 
 from deploy.desired import ProviderDesired
+from deploy.grants import grant_actions, needed
 from deploy.hub_sql import Statement, create_view_sql, drop_view_sql
 from deploy.jobs import TAG_DIGEST, summary
 from deploy.masked_sql import KEY_TABLE, key_table_sql, masked_select
@@ -118,6 +119,8 @@ def provider_actions(
                         privilege="metastore admin (or account admin) to enable system schemas",
                     )
                 )
+        if o.access is not None:
+            out.extend(grant_actions(needed(d), o.access))
     volume = "USE SCHEMA and CREATE VOLUME"
     containers = [
         catalog_action(loc.catalog, o.catalog, loc.storage_root, o.metastore_has_root, d.target, destroy, purge),

@@ -15,6 +15,7 @@ from databricks.sdk.service import jobs, sharing
 from databricks.sdk.service import sql as dbsql
 
 from deploy.desired import HubDesired, Location, ProviderDesired
+from deploy.grants import Access, observe_access
 from deploy.hub_dashboard import FOLDER, display_name
 from deploy.hub_sql import Column
 from deploy.jobs import TAG_JOB, TAG_OWNER, TAG_TARGET
@@ -43,6 +44,7 @@ class ProviderObserved:
     share: sharing.ShareInfo | None = None
     recipient: sharing.RecipientInfo | None = None
     share_grantees: set[str] = field(default_factory=set)
+    access: Access | None = None  # the jobs' identity's privileges (None offline)
 
 
 @dataclass
@@ -130,6 +132,7 @@ def observe_provider(w: WorkspaceClient, desired: ProviderDesired) -> ProviderOb
                 obs.view_comments[t.name] = t.comment
             elif desired.mask:
                 obs.columns[t.name] = [json.loads(c.type_json) for c in t.columns or [] if c.type_json]
+    obs.access = observe_access(w, desired, obs.catalog, obs.schema)
     obs.files = _files(w, loc.root) if obs.volume else set()
     obs.jobs = our_jobs(w, desired.target)
     if desired.share:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import logging
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 
 from stm import __version__
 from stm.console import ensure_logging
@@ -28,6 +30,10 @@ COMMANDS: dict[str, str] = {
     "export": "stm.export",
     "alerts": "stm.alerts_command",
 }
+# command name -> (extra, distribution, its top-level package): a command whose module needs an optional extra. Only
+# the command being run is imported, so the job tasks (stream, batch, checkpoint) load nothing from deploy or the SDK.
+EXTRAS: dict[str, tuple[str, str, str]] = {"deploy": ("deploy", "databricks-sdk", "databricks")}
+PACKAGE = "system-tables-monitor"
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +58,34 @@ def common_options() -> argparse.ArgumentParser:
     return parent
 
 
-def build_parser() -> argparse.ArgumentParser:
+def install_hint(extra: str) -> str:
+    return f"pip install '{PACKAGE}[{extra}]'"
+
+
+def _command_module(name: str) -> ModuleType:
+    """The module of command ``name``; a missing optional extra is a usage error naming what to install."""
+    extra, distribution, package = EXTRAS.get(name, ("", "", ""))
+    if extra and importlib.util.find_spec(package) is None:
+        raise UsageError(f"stm {name} needs {distribution}, which is not installed: {install_hint(extra)}")
+    return importlib.import_module(COMMANDS[name])
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for ``argv``: only the named command's module is imported; without a known command (``--help``,
+    or ``argv`` None), every command whose requirements are installed."""
     parser = _Parser(prog="stm", description="Databricks system tables monitor: streams, batch jobs, deploy.")
     parser.add_argument("--version", action="version", version=f"stm {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     parent = common_options()
-    for module_name in COMMANDS.values():
-        module = importlib.import_module(module_name)
-        module.register(sub, parent)
+    named = next((a for a in argv or () if not a.startswith("-")), None)
+    if named is not None and named in COMMANDS:
+        _command_module(named).register(sub, parent)
+        return parser
+    for name in COMMANDS:
+        try:
+            _command_module(name).register(sub, parent)
+        except UsageError:  # listed, so that `stm --help` says what to install
+            sub.add_parser(name, help=f"needs {install_hint(EXTRAS[name][0])}")
     return parser
 
 
@@ -67,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``stm``; returns the exit code (0 ok, 1 a job failed, 2 bad usage or config)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
-        parser = build_parser()
+        parser = build_parser(args_list)
         args = parser.parse_args(args_list)
         if not getattr(args, "func", None):
             names = ", ".join(sorted(COMMANDS))

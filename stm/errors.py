@@ -40,3 +40,19 @@ class AppRunning(UsageError):
 
 class JobFailed(StmError):
     """A streaming app or batch job failed; the message says which and why."""
+
+
+class SourceUnreadable(JobFailed):
+    """A source table exists but the running identity may not read it: a grant is missing (exit 1, never skipped)."""
+
+
+# Databricks' error classes for a refused privilege (https://docs.databricks.com/aws/en/error-messages/error-classes:
+# INSUFFICIENT_PERMISSIONS, "Insufficient privileges: ...", and PERMISSION_DENIED, both SQLSTATE 42501 "insufficient
+# privilege", https://docs.databricks.com/aws/en/error-messages/sqlstates); a missing table is TABLE_OR_VIEW_NOT_FOUND.
+PERMISSION_ERROR_CLASSES = ("INSUFFICIENT_PERMISSIONS", "PERMISSION_DENIED")
+
+
+def is_permission_error(exc: BaseException) -> bool:
+    """True for an error that refuses a privilege, as Spark (or Databricks) surfaces it: ``[CLASS] message``."""
+    text = str(exc)
+    return any(f"[{cls}" in text for cls in PERMISSION_ERROR_CLASSES) or "SQLSTATE: 42501" in text

@@ -23,7 +23,8 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
         "reset",
         parents=[parent],
         help="back up and remove an app's checkpoint; the next run resumes from the given point",
-        description="Refuses while the app runs. The old checkpoint is moved to <checkpoints>/_backup/. Rows "
+        description="Refuses while the app runs. The old checkpoint is copied to <checkpoints>/_backup/, then "
+        "removed. Rows "
         "already in the target are not duplicated: the MERGE is keyed.",
     )
     reset.add_argument("app", metavar="APP")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,11 +10,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from stm.console import iso_timestamp
-from stm.errors import AppRunning, UsageError
+from stm.errors import UsageError
 from stm.names import check_identifier
 from stm.store.base import StreamOptions
+from streaming.run_lock import RunLock
 
 BACKUP_DIR = "_backup"
+BACKUP_COMPLETE = "_BACKUP_COMPLETE"  # written last into a backup: the copy is whole
 
 
 class Checkpoints:
@@ -31,28 +31,17 @@ class Checkpoints:
     def _start_file(self, app: str) -> Path:
         return self.root / f"{check_identifier(app, 'app name')}.start.json"
 
+    def _lock(self, app: str) -> RunLock:
+        return RunLock(self.root / f"{check_identifier(app, 'app name')}.lock", app)
+
     @contextmanager
     def running(self, app: str) -> Iterator[None]:
-        """Hold the app's run lock (refuses when another process runs the app)."""
+        """Hold the app's run lock (refuses when another run holds it); a reset left unfinished must end first."""
         self.root.mkdir(parents=True, exist_ok=True)
-        handle = self._lock(app)
-        try:
+        with self._lock(app).held():
+            if self._resetting(app).exists():
+                raise UsageError(f"a checkpoint reset of {app} did not finish: run stm checkpoint reset {app} again")
             yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-            os.close(handle)
-
-    def _lock(self, app: str) -> int:
-        path = self.root / f"{check_identifier(app, 'app name')}.lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise AppRunning(f"app {app} is running (lock {path} is held); stop it first") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        return fd
 
     def start_options(self, app: str, base: StreamOptions) -> StreamOptions:
         """The source options for a fresh checkpoint: where a reset said to resume, if it said so."""
@@ -79,15 +68,10 @@ class Checkpoints:
             except ValueError as bad:
                 raise UsageError(f"{bad}; got {starting_timestamp!r}") from None
         self.root.mkdir(parents=True, exist_ok=True)
-        handle = self._lock(app)
+        lock = self._lock(app)
+        lock.acquire()
         try:
-            backup: Path | None = None
-            location = self.location(app)
-            if location.exists():
-                stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-                backup = self.root / BACKUP_DIR / f"{app}-{stamp}"
-                backup.parent.mkdir(parents=True, exist_ok=True)
-                shutil.move(str(location), str(backup))
+            backup = self._back_up(app)
             start = self._start_file(app)
             if starting_version is None and starting_timestamp is None:
                 start.unlink(missing_ok=True)
@@ -96,7 +80,31 @@ class Checkpoints:
                 tmp = start.with_suffix(".tmp")
                 tmp.write_text(json.dumps(payload), encoding="utf-8")
                 tmp.replace(start)
+            self._resetting(app).unlink()
             return backup
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-            os.close(handle)
+            lock.release()
+
+    def _resetting(self, app: str) -> Path:
+        """Present while a reset runs: names its backup, so a reset that died is finished by the next one."""
+        return self.root / f"{check_identifier(app, 'app name')}.resetting"
+
+    def _back_up(self, app: str) -> Path | None:
+        """Copy the checkpoint to a new backup folder, mark the copy complete, then delete the checkpoint.
+
+        Copy then delete, not a move: on a volume (object storage) renaming a folder is no single step, and a move
+        that dies half way leaves a checkpoint with files missing; a copy that dies is redone by the next reset."""
+        marker, location = self._resetting(app), self.location(app)
+        if marker.exists():
+            backup = Path(marker.read_text(encoding="utf-8"))
+        else:
+            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+            backup = self.root / BACKUP_DIR / f"{app}-{stamp}"
+            marker.write_text(str(backup), encoding="utf-8")
+        if location.exists():
+            if not (backup / BACKUP_COMPLETE).exists():
+                shutil.rmtree(backup, ignore_errors=True)
+                shutil.copytree(location, backup)
+                (backup / BACKUP_COMPLETE).write_text("", encoding="utf-8")
+            shutil.rmtree(location)
+        return backup if (backup / BACKUP_COMPLETE).exists() else None

@@ -8,6 +8,7 @@ tables whole.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -22,6 +23,7 @@ from pyspark.sql import DataFrame
 from stm.config import Config
 from stm.store.base import MergeResult
 from stm.store.delta import TableStore
+from stm.store.retry import retry_on_conflict
 from stm.transforms.models import SILVER_BILLING, DatedInput, Model, compute, models
 
 if TYPE_CHECKING:
@@ -141,7 +143,11 @@ def _write_model(
     target = cfg.output_name(model.name)
     with table_lock(target):
         values = list(dates) if dates is not None else None
-        rows = store.replace(target, out, column=model.date_column, values=values, tag=tag)
+        # per write: a conflict with a stream or the daily batch writing this table reruns this replace alone
+        rows = retry_on_conflict(
+            f"replace {target}",
+            lambda: store.replace(target, out, column=model.date_column, values=values, tag=tag),
+        )
     seconds = _LAST_SECONDS[model.name] = time.monotonic() - started
     log.debug("%s: %d rows in %.2f s", model.name, rows, seconds)
     return rows
@@ -233,9 +239,15 @@ def reprice(cfg: Config, store: TableStore) -> tuple[int, list[date]]:
     dates = sorted(r[0] for r in changed.select("usage_date").distinct().collect())
     if not dates:
         return 0, []
-    result = store.merge(
-        silver_name, changed, list(SILVER_BILLING.keys), insert_only=False, partition_by=SILVER_BILLING.date_column
+    merge = functools.partial(
+        store.merge,
+        silver_name,
+        changed,
+        list(SILVER_BILLING.keys),
+        insert_only=False,
+        partition_by=SILVER_BILLING.date_column,
     )
+    result = retry_on_conflict(f"merge {silver_name}", merge)
     return result.inserted + result.updated, dates
 
 

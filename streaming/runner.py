@@ -19,6 +19,7 @@ from stm.config import Config
 from stm.spark import is_connect
 from stm.store.base import StreamOptions
 from stm.store.delta import TableStore
+from stm.store.sources import source_exists
 from streaming.apps import App, AppStats, BatchLog, BronzeApp, BronzeSink, DerivedApp, DerivedSink, Sink
 from streaming.checkpoints import Checkpoints
 from streaming.progress import TriggerTimes, add_batches
@@ -119,7 +120,7 @@ class StreamRunner:
 
     def _start(self, app: App, stack: contextlib.ExitStack) -> StreamingQuery | None:
         stats = self.stats[app.name]
-        if not self.store.exists(app.source):
+        if not source_exists(self.store, app.source):  # a refused grant raises SourceUnreadable (exit 1)
             long_lived = not self.trigger.get("availableNow")
             if stats.status != "waiting":
                 log.warning("app %s %s: %s", app.name, "waiting" if long_lived else "skipped", app.missing_hint())

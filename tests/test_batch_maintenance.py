@@ -8,6 +8,7 @@ import json
 import logging
 import subprocess
 import sys
+import uuid
 from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -16,9 +17,11 @@ from urllib.parse import urlparse
 import pyarrow as pa
 import pytest
 
-from batch.maintenance import optimize_tables, vacuum_tables
+from batch.maintenance import maintenance_tables, optimize_tables, vacuum_tables
+from batch.registry import BatchContext
 from stm.errors import JobFailed, UsageError
 from stm.store.base import StreamOptions
+from stm.store.databricks import CatalogTableStore
 from stm.store.retry import Backoff, is_commit_conflict, retry_on_conflict
 from tests.lakes import append
 from tests.test_batch_lake import ctx, make_ctx, put, read
@@ -122,6 +125,22 @@ def test_optimize_zorders_catalog_tables_compacts_declared_and_discovered_others
         zorders[name] = json.loads(last["operationParameters"]["zOrderBy"])
     assert zorders == {"audit_logs_bronze": ["workspace_id"], "cost_weekly_rollup": [],
                        "scratch_table": []}  # fmt: skip
+
+
+def test_maintenance_in_a_catalog_schema_with_a_view_maintains_only_the_tables(spark, cfg, tmp_path):
+    """Deploy's masked views (``stm_masked_*``) live in the output schema on Databricks; OPTIMIZE and VACUUM name
+    tables only (a view would fail both: the catalog lists it with tableType VIEW)."""
+    schema = f"m_{uuid.uuid4().hex[:12]}"
+    spark.sql(f"CREATE DATABASE {schema} LOCATION '{tmp_path / schema}'")
+    catalog_cfg = replace(cfg, output=replace(cfg.output, catalog="spark_catalog", schema=schema))
+    ctx = BatchContext(catalog_cfg, spark, CatalogTableStore(spark))
+    put(ctx, "audit_logs_bronze", [("e1", "ws1", "1.2.3.4")], "event_id string, workspace_id string, source_ip string")
+    spark.sql(f"CREATE VIEW spark_catalog.{schema}.stm_masked_audit_logs_bronze AS "
+              f"SELECT event_id FROM spark_catalog.{schema}.audit_logs_bronze")  # fmt: skip
+    assert maintenance_tables(ctx.cfg, ctx.store) == ["audit_logs_bronze"]
+    assert optimize_tables(ctx, Backoff(sleep=pytest.fail)).detail == "1 tables"
+    assert vacuum_tables(ctx, Backoff(sleep=pytest.fail)).detail == "1 tables"
+    assert ctx.store.history(ctx.cfg.output_name("audit_logs_bronze"))[0]["operation"] == "VACUUM END"
 
 
 def test_optimize_while_a_stream_merges_loses_nothing(spark, cfg, tmp_path) -> None:

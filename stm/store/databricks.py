@@ -38,4 +38,9 @@ class CatalogTableStore(TableStore):
         database = f"{check_identifier(catalog, 'catalog')}.{check_identifier(schema, 'schema')}"
         if not self.spark.catalog.databaseExists(database):
             return []
-        return sorted(t.name for t in self.spark.catalog.listTables(database) if not t.isTemporary)
+        # listTables names views too (tableType VIEW, apache/spark python/pyspark/sql/catalog.py): tables only
+        return sorted(
+            t.name
+            for t in self.spark.catalog.listTables(database)
+            if not t.isTemporary and "VIEW" not in (t.tableType or "")
+        )

@@ -1,8 +1,8 @@
 """The table store: Delta Lake through Spark, the same code locally, on Databricks and over Spark Connect.
 
-Reads and streams (``skipChangeCommits``) use the ``delta`` data source; writes use the DataFrameWriter (with
-Delta's ``txnAppId``/``txnVersion`` options for idempotent replays) or Delta SQL (``MERGE``, ``DESCRIBE HISTORY``,
-``DESCRIBE DETAIL``, ``OPTIMIZE``, ``VACUUM``). Nothing goes through Delta's Python ``DeltaTable`` API, which a Spark
+Reads and streams (``skipChangeCommits``) use the ``delta`` data source; writes use the DataFrameWriter (appends,
+``replaceWhere`` date replaces) or Delta SQL (``MERGE``, ``DESCRIBE HISTORY``, ``DESCRIBE DETAIL``, ``OPTIMIZE``,
+``VACUUM``). Nothing goes through Delta's Python ``DeltaTable`` API, which a Spark
 Connect session (serverless, standard access mode) cannot use without a server plugin, and nothing sets a session
 property serverless refuses (a MERGE is idempotent by its keys, not by a session-wide transaction marker). The only
 engine seam is naming: a subclass says how ``catalog.schema.table`` becomes a Delta table (a path under the lake

@@ -36,7 +36,10 @@ DEFAULT_BACKOFF = Backoff()
 
 
 def is_commit_conflict(exc: BaseException) -> bool:
-    """True for a commit refused because a concurrent transaction won: rerunning the operation is safe."""
+    """True for a commit refused because a concurrent transaction won: rerunning the operation is safe. A conflict
+    already retried to its bound (``JobFailed``) is final: an enclosing retry does not multiply the attempts."""
+    if isinstance(exc, JobFailed):
+        return False
     if {cls.__name__ for cls in type(exc).__mro__} & CONFLICT_TYPES:
         return True
     return any(marker in str(exc) for marker in CONFLICT_ERROR_CLASSES)

@@ -36,6 +36,7 @@ from databricks.sdk.service import jobs as jb
 from stm.config import load_config
 from stm.errors import ConfigError
 from tests.deploy.fake_dashboards import FakeDashboards
+from tests.deploy.fake_grants import FakeGrants
 
 VOLUME_PATH = re.compile(r"^/Volumes/(\w+)/(\w+)/(\w+)/")
 DEFAULT_COLUMNS = [
@@ -87,6 +88,7 @@ class FakeWorkspace:
     metastore_storage_root: str | None = "s3://metastore-root/m-1"
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(101))
     lakeview: FakeDashboards = field(init=False)
+    uc_grants: FakeGrants = field(default_factory=FakeGrants)  # Unity Catalog privileges, the caller's identity
 
     def __post_init__(self) -> None:
         self.lakeview = FakeDashboards(self._exists)
@@ -153,7 +155,16 @@ class FakeWorkspace:
         ws.alerts_v2.update_alert.side_effect = self._update_alert
         ws.alerts_v2.trash_alert.side_effect = lambda id, **_: self._delete(self.alerts, id)
         self.lakeview.install(ws)
+        self.uc_grants.install(ws, self._securable_exists)
         return ws
+
+    def _securable_exists(self, kind: str, name: str) -> bool:
+        if kind == "catalog":
+            return name == "system" or name in self.catalogs
+        system = name.split(".", 1)[1] if name.startswith("system.") else None
+        return (
+            self.system_schemas.get(system or "") in ("ENABLE_COMPLETED", "MANAGED") if system else name in self.schemas
+        )
 
     def _check_alert(self, alert: sql.AlertV2) -> None:
         # https://docs.databricks.com/api/workspace/alertsv2/createalert: display_name, query_text, warehouse_id and
@@ -212,6 +223,7 @@ class FakeWorkspace:
             )
         info = catalog.CatalogInfo(
             name=name,
+            owner=self.uc_grants.principal,  # its creator (fake_grants: "Object ownership")
             comment=kw.get("comment"),
             provider_name=kw.get("provider_name"),
             share_name=kw.get("share_name"),
@@ -221,7 +233,8 @@ class FakeWorkspace:
         return info
 
     def _create_schema(self, name: str, catalog_name: str, **kw: Any) -> catalog.SchemaInfo:
-        info = catalog.SchemaInfo(name=name, catalog_name=catalog_name, full_name=f"{catalog_name}.{name}", **kw)
+        full_name, owner = f"{catalog_name}.{name}", self.uc_grants.principal  # its creator owns it
+        info = catalog.SchemaInfo(name=name, catalog_name=catalog_name, full_name=full_name, owner=owner, **kw)
         self.schemas[info.full_name or ""] = info
         return info
 

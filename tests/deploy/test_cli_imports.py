@@ -1,8 +1,10 @@
-"""The CLI's help and an offline deploy plan work in a venv without the local extra: the wheel and its base
-requirements only, no pyspark, no delta-rs, no Arrow, no Java on the PATH."""
+"""The CLI's help and the job tasks' command lines work in a venv holding the wheel and its base requirements only:
+no pyspark, no delta-rs, no Arrow, no databricks-sdk, no Java on the PATH; they load nothing from deploy. An offline
+deploy plan works once the deploy extra is added, and ``stm deploy`` without it says what to install."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,11 +17,16 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from deploy.jobs import Artifacts, all_job_settings
+from stm.config import Config
+
 LOCAL_ONLY = ("pyspark", "delta", "deltalake", "pyarrow", "pandas", "statsmodels")
+DEPLOY_ONLY = ("deploy", "databricks")  # what a job task must not load: our deploy package and databricks-sdk
+TASKS = ("stream", "batch", "checkpoint")
 
 
-def base_closure(wheel_path: Path) -> set[str]:
-    """The distributions the wheel's base install needs (no extras), from the metadata of this environment."""
+def wheel_closure(wheel_path: Path, extras: tuple[str, ...] = ()) -> set[str]:
+    """The distributions the wheel's install with ``extras`` needs, from the metadata of this environment."""
     with zipfile.ZipFile(wheel_path) as zf:
         meta = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
         lines = zf.read(meta).decode().splitlines()
@@ -27,7 +34,7 @@ def base_closure(wheel_path: Path) -> set[str]:
     seen: set[str] = set()
     while pending:
         req = pending.pop()
-        if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+        if req.marker is not None and not any(req.marker.evaluate({"extra": e}) for e in ("", *extras)):
             continue
         name = canonicalize_name(req.name)
         if name in seen:
@@ -47,10 +54,8 @@ def link_distribution(name: str, site: Path) -> None:
             (site / top).symlink_to(source)
 
 
-@pytest.fixture(scope="module")
-def core_python(tmp_path_factory: pytest.TempPathFactory, wheel: object) -> Path:
-    """A venv holding the wheel (unpacked, as pip installs it) and the closure of its base requirements."""
-    root = tmp_path_factory.mktemp("core-venv")
+def make_venv(root: Path, wheel: object, extras: tuple[str, ...]) -> Path:
+    """A venv holding the wheel (unpacked, as pip installs it) and the closure of its requirements with ``extras``."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True, timeout=120)
     python = root / "bin" / "python"
     site = Path(
@@ -64,10 +69,22 @@ def core_python(tmp_path_factory: pytest.TempPathFactory, wheel: object) -> Path
     wheel_path = Path(str(wheel.path))  # type: ignore[attr-defined]
     with zipfile.ZipFile(wheel_path) as zf:
         zf.extractall(site)
-    for name in sorted(base_closure(wheel_path)):
+    for name in sorted(wheel_closure(wheel_path, extras)):
         link_distribution(name, site)
     assert site != Path(sysconfig.get_paths()["purelib"])
     return python
+
+
+@pytest.fixture(scope="module")
+def core_python(tmp_path_factory: pytest.TempPathFactory, wheel: object) -> Path:
+    """The wheel and its base requirements: what a job task gets on Databricks."""
+    return make_venv(tmp_path_factory.mktemp("core-venv"), wheel, ())
+
+
+@pytest.fixture(scope="module")
+def deploy_python(tmp_path_factory: pytest.TempPathFactory, wheel: object) -> Path:
+    """The wheel with its deploy extra: what runs ``stm deploy``."""
+    return make_venv(tmp_path_factory.mktemp("deploy-venv"), wheel, ("deploy",))
 
 
 def run_isolated(python: Path, code: str, args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -79,35 +96,93 @@ def run_isolated(python: Path, code: str, args: list[str], cwd: Path) -> subproc
     return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=env, timeout=120, check=False)
 
 
-def test_core_venv_lacks_the_local_extra(core_python: Path, tmp_path: Path):
+def loaded_modules(done: subprocess.CompletedProcess[str]) -> list[str]:
+    return done.stdout.rsplit("MODULES", 1)[1].split()
+
+
+def run_stm(python: Path, args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``stm args`` in ``python``'s venv; the modules loaded are printed at exit, after --help's SystemExit too."""
+    code = (
+        "import atexit, sys\natexit.register(lambda: print('MODULES', *sorted(sys.modules)))\n"
+        "from stm.cli import main\nsys.exit(main(sys.argv[1:]))"
+    )
+    return run_isolated(python, code, args, cwd)
+
+
+def test_core_venv_lacks_the_local_extra_and_the_sdk(core_python: Path, tmp_path: Path):
     probe = "import importlib.util as u, sys; print(*[m for m in sys.argv[1:] if u.find_spec(m)])"
-    done = run_isolated(core_python, probe, [*LOCAL_ONLY, "yaml", "databricks.sdk", "stm.cli"], tmp_path)
+    done = run_isolated(core_python, probe, [*LOCAL_ONLY, "yaml", "databricks", "stm.cli"], tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == ["yaml", "databricks.sdk", "stm.cli"]
+    assert done.stdout.split() == ["yaml", "stm.cli"]
+
+
+def test_deploy_venv_has_the_sdk(deploy_python: Path, tmp_path: Path):
+    probe = "import importlib.util as u, sys; print(*[m for m in sys.argv[1:] if u.find_spec(m)])"
+    done = run_isolated(deploy_python, probe, [*LOCAL_ONLY, "databricks.sdk"], tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["databricks.sdk"]
+
+
+@pytest.mark.parametrize("argv", [["--help"], *([task, "--help"] for task in TASKS)])
+def test_help_without_the_sdk_loads_nothing_of_deploy(argv: list[str], core_python: Path, tmp_path: Path):
+    done = run_stm(core_python, argv, tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    loaded = loaded_modules(done)
+    assert not [m for m in loaded if m.split(".")[0] in (*LOCAL_ONLY, *DEPLOY_ONLY)]
+    assert "stm.cli" in loaded
+    if argv == ["--help"]:  # every command is listed; deploy says what to install
+        assert "deploy needs pip install 'system-tables-monitor[deploy]'" in " ".join(done.stdout.split())
+
+
+def test_job_task_command_lines_parse_without_the_sdk(cfg: Config, core_python: Path, tmp_path: Path):
+    artifacts = Artifacts(wheel="/Volumes/c/s/artifacts/stm.whl", config="/Volumes/c/s/artifacts/conf.yml")
+    command_lines = [
+        list(task.python_wheel_task.parameters or [])
+        for target, spec in cfg.targets.items()
+        if spec.role == "provider"
+        for settings in all_job_settings(cfg, target, artifacts).values()
+        for task in settings.tasks or []
+        if task.python_wheel_task is not None
+    ]
+    assert {argv[0] for argv in command_lines} == {"stream", "batch"}
+    code = (
+        "import json, sys\nfrom stm.cli import build_parser\n"
+        "for argv in json.loads(sys.argv[1]):\n    print('COMMAND', build_parser(argv).parse_args(argv).command)\n"
+        "print('MODULES', *sorted(sys.modules))"
+    )
+    done = run_isolated(core_python, code, [json.dumps(command_lines)], tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert [line.split()[1] for line in done.stdout.splitlines() if line.startswith("COMMAND")] == [
+        argv[0] for argv in command_lines
+    ]
+    loaded = loaded_modules(done)
+    assert not [m for m in loaded if m.split(".")[0] in (*LOCAL_ONLY, *DEPLOY_ONLY)]
+
+
+def test_deploy_without_the_sdk_exits_2_naming_the_extra(core_python: Path, tmp_path: Path):
+    done = run_stm(core_python, ["deploy", "plan", "--target", "central_hub", "--offline"], tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "error: stm deploy needs databricks-sdk, which is not installed: pip install 'system-tables-monitor[deploy]'"
+    ]
 
 
 @pytest.mark.parametrize(
     "argv",
     [
-        ["--help"],
-        ["stream", "--help"],
-        ["batch", "--help"],
-        ["checkpoint", "--help"],
+        ["deploy", "--help"],
         ["deploy", "plan", "--target", "central_hub", "--offline"],
         ["deploy", "plan", "--target", "acme_prod_eu", "--offline", "--wheel", "{wheel}"],
     ],
 )
-def test_help_and_offline_plans_run_without_the_local_extra(
-    argv: list[str], wheel: object, core_python: Path, tmp_path: Path
+def test_offline_plans_run_with_the_deploy_extra_only(
+    argv: list[str], wheel: object, deploy_python: Path, tmp_path: Path
 ):
     args = [str(getattr(wheel, "path", "")) if a == "{wheel}" else a for a in argv]
-    code = (  # the modules loaded are printed at exit, after --help's SystemExit too
-        "import atexit, sys\natexit.register(lambda: print('MODULES', *sorted(sys.modules)))\n"
-        "from stm.cli import main\nsys.exit(main(sys.argv[1:]))"
-    )
-    done = run_isolated(core_python, code, args, tmp_path)
+    done = run_stm(deploy_python, args, tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Traceback" not in done.stderr
-    loaded = done.stdout.rsplit("MODULES", 1)[1].split()
+    loaded = loaded_modules(done)
     assert not [m for m in loaded if m.split(".")[0] in LOCAL_ONLY]
-    assert "stm.cli" in loaded
+    assert "deploy.command" in loaded
