@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stm.config import Config, load_config
-from stm.engine import CHECKPOINTS_DIR, add_spark_mode, require_lake_root
+from stm.engine import CHECKPOINTS_DIR, require_lake_root
 from stm.errors import UsageError
 
 if TYPE_CHECKING:
@@ -69,7 +69,6 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--days", type=int, default=10, help="days to simulate (default 10)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    add_spark_mode(p)
     p.set_defaults(func=run)
 
 
@@ -114,9 +113,9 @@ def run(args: argparse.Namespace) -> int:
         regions = sorted({w.region for w in workspaces if w.account_id == account_id})
         provider_view(source, root / "providers" / p.name, account_id, regions[p.region_index % len(regions)])
     progress.step("starting local Spark")
-    from stm.engine import open_engine
+    from stm.engine import LOCAL_HUB_MODE, open_engine
 
-    engine = open_engine(cfg, root / "providers" / PROVIDERS[0].name, "stm-demo", getattr(args, "spark_mode", None))
+    engine = open_engine(cfg, root / "providers" / PROVIDERS[0].name, "stm-demo", LOCAL_HUB_MODE)
     failed = False
     for p in PROVIDERS:
         progress.step(f"provider {p.name}: snapshots, streaming apps (bronze, billing_summary, gold), batch jobs")

@@ -17,8 +17,8 @@ if TYPE_CHECKING:
     from stm.store.delta import TableStore
 
 CHECKPOINTS_DIR = "_checkpoints"
-# The local hub's commands (sync, finops, alerts, report) run on a classic session: on Databricks the hub is SQL
-# views, dashboards and alerts, so no hub code runs on serverless.
+# The local hub's commands (finops, alerts, report) and the demo, which runs a hub, use a classic session: on
+# Databricks the hub is SQL views, dashboards and alerts, so no hub code runs on serverless.
 LOCAL_HUB_MODE = "classic"
 
 

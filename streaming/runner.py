@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import re
 import threading
@@ -84,6 +85,23 @@ def wait_until_initialized(query: StreamingQuery, timeout_seconds: float = INIT_
         time.sleep(0.1)
 
 
+def source_trigger(
+    cfg: Config, app: App, trigger: dict[str, Any], options: StreamOptions
+) -> tuple[dict[str, Any], StreamOptions]:
+    """The trigger and source options a stream on ``app``'s source really gets.
+
+    Databricks serves the system tables through Delta Sharing, whose streaming source does not support AvailableNow
+    (it runs as Trigger.Once: everything up to now in one micro-batch) and ignores maxFilesPerTrigger ("Considerations
+    for streaming system tables", https://docs.databricks.com/aws/en/admin/system-tables/). The local system catalog
+    behaves the same way, so a run sees locally what a workspace does to it."""
+    if not app.source.startswith(f"{cfg.system_catalog}."):
+        return trigger, options
+    if options.max_files_per_trigger:
+        log.info("app %s: maxFilesPerTrigger is ignored on system tables (served through Delta Sharing)", app.name)
+        options = dataclasses.replace(options, max_files_per_trigger=None)
+    return ({"once": True} if trigger.get("availableNow") else trigger), options
+
+
 def start_query(app: str, start: Callable[[], StreamingQuery]) -> StreamingQuery:
     """Start a query; a Connect server whose foreachBatch worker process missed the server's fixed wait for it to
     connect back (a busy machine) is asked again, a few times."""
@@ -131,6 +149,7 @@ class StreamRunner:
         location = self.checkpoints.location(app.name)
         fresh = not (location / "offsets").exists()
         options = self.checkpoints.start_options(app.name, self.base_options) if fresh else self.base_options
+        trigger, options = source_trigger(self.cfg, app, self.trigger, options)
         sink: Sink = self.sink(app)
         self.triggers[app.name] = TriggerTimes()
         writer = (
@@ -138,7 +157,7 @@ class StreamRunner:
             .writeStream.queryName(app.name)
             .foreachBatch(sink)
             .option("checkpointLocation", str(location))
-            .trigger(**self.trigger)
+            .trigger(**trigger)
         )
         query = start_query(app.name, writer.start)
         stats.status = "running"

@@ -207,3 +207,17 @@ def test_app_keeps_latest_copy_per_key_leaves_known_keys_and_evolves_schema(spar
     ]
     rows = table.drop("_ingested_at").orderBy("event_id").collect()
     assert [(r.event_id, r.event_time.hour, int(r.amount), r.region, r._batch_id) for r in rows] == expected
+
+
+def test_source_trigger_on_a_system_table_runs_once_and_ignores_max_files(cfg):
+    """As Databricks streams a system table (Delta Sharing): availableNow runs as once, maxFilesPerTrigger is
+    dropped; a stream on the pipeline's own tables keeps both."""
+    from streaming.apps import resolve_apps
+    from streaming.runner import source_trigger
+
+    bronze, silver = resolve_apps(cfg, ["billing_usage_bronze", "billing_summary"], False)
+    bounded = StreamOptions(max_files_per_trigger=10)
+    assert source_trigger(cfg, bronze, {"availableNow": True}, bounded) == ({"once": True}, StreamOptions())
+    every = {"processingTime": "5 minutes"}
+    assert source_trigger(cfg, bronze, every, bounded) == (every, StreamOptions())
+    assert source_trigger(cfg, silver, {"availableNow": True}, bounded) == ({"availableNow": True}, bounded)
