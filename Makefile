@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_cost.py
 	$(PY) bench/bench_soak.py
 	$(PY) bench/bench_catchup.py
+	$(PY) bench/bench_modes.py
 	$(PY) bench/bench_anomalies.py
 	$(PY) bench/bench_forecast.py
 

@@ -103,3 +103,40 @@ def test_every_package_ships_in_the_wheel():
     listed = set(re.findall(r'^\s+"([a-z_.]+)",$', text, re.M))
     found = {n for n, p in _modules().items() if p.name == "__init__.py"} - {"conf"}
     assert found - listed == set()
+
+
+def test_session_properties_are_set_only_through_the_serverless_tripwire():
+    """``stm.spark.set_conf`` refuses in a Spark Connect session what serverless refuses; a ``spark.conf.set``
+    anywhere else would slip past it (a product module, not a test fixture)."""
+    direct = re.compile(r"\.conf\.(set|unset)\(")
+    found = [n for n, p in _modules().items() if n != "stm.spark" and direct.search(p.read_text(encoding="utf-8"))]
+    assert found == []
+
+
+def test_set_conf_in_a_connect_session_refuses_what_serverless_refuses():
+    import pytest
+
+    from stm.errors import UsageError
+    from stm.spark import set_conf
+
+    class Conf:
+        def __init__(self) -> None:
+            self.values: dict[str, str] = {}
+
+        def set(self, key: str, value: str) -> None:
+            self.values[key] = value
+
+        def unset(self, key: str) -> None:
+            self.values.pop(key, None)
+
+    # a session of Spark Connect's own client class name space, as serverless hands one to a job
+    connect_session = type("SparkSession", (), {"__module__": "pyspark.sql.connect.session"})()
+    connect_session.conf = Conf()
+    with pytest.raises(UsageError, match="spark.databricks.delta.write.txnAppId cannot be set on serverless"):
+        set_conf(connect_session, "spark.databricks.delta.write.txnAppId", "app")
+    set_conf(connect_session, "spark.sql.shuffle.partitions", "4")
+    assert connect_session.conf.values == {"spark.sql.shuffle.partitions": "4"}
+    classic_session = type("SparkSession", (), {"__module__": "pyspark.sql.session"})()
+    classic_session.conf = Conf()
+    set_conf(classic_session, "spark.databricks.delta.write.txnAppId", "app")  # classic compute allows it
+    assert classic_session.conf.values == {"spark.databricks.delta.write.txnAppId": "app"}
