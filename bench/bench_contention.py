@@ -17,31 +17,16 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from harness import PeakMemory, bench_main, simulate_lake
+from harness import PeakMemory, bench_main, run_catch_up, simulate_lake
 
 HOG = "import time\nend = time.time() + float(__import__('sys').argv[1])\nwhile time.time() < end:\n    pass\n"
 
 
 def catch_up(lake: Path, timeout: float) -> tuple[float, int, dict[str, str]]:
     """Wall seconds, exit code and each app's status of one ``stm stream --all`` run."""
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
-    command = [
-        sys.executable,
-        "-c",
-        "from stm.cli import entry; entry()",
-        "stream",
-        "--all",
-        "--trigger",
-        "availableNow",
-        "--lake-root",
-        str(lake),
-    ]
-    started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout, check=False)
-    seconds = time.perf_counter() - started
+    seconds, done = run_catch_up(lake, timeout=timeout)
     statuses: dict[str, str] = {}
     lines = done.stdout.splitlines()
     header = next((i for i, row in enumerate(lines) if row.split()[:2] == ["app", "status"]), len(lines))

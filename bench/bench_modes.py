@@ -13,14 +13,10 @@ Run: ``.venv/bin/python bench/bench_modes.py [--accounts N] [--workspaces N] [--
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-from harness import PeakMemory, bench_main, line, median, simulate_lake, verdict
+from harness import PeakMemory, bench_main, line, median, run_catch_up, simulate_lake, verdict
 
 MODES = ("classic", "connect")
 GOAL = 1.5
@@ -28,21 +24,7 @@ GOAL = 1.5
 
 def catch_up(lake: Path, mode: str) -> float:
     """Wall seconds of a cold ``stm stream --all --trigger availableNow`` in ``mode``; stops on a failed run."""
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
-    command = [
-        sys.executable,
-        "-c",
-        "from stm.cli import entry; entry()",
-        "stream",
-        "--all",
-        "--trigger",
-        "availableNow",
-    ]
-    started = time.perf_counter()
-    done = subprocess.run(
-        [*command, "--lake-root", str(lake), "--spark-mode", mode], capture_output=True, text=True, env=env, check=False
-    )
-    seconds = time.perf_counter() - started
+    seconds, done = run_catch_up(lake, "--spark-mode", mode)
     if done.returncode != 0:
         raise SystemExit(f"{mode} catch-up failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
     return seconds

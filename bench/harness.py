@@ -260,6 +260,24 @@ def bench_main(
             shutil.rmtree(root, ignore_errors=True)
 
 
+def run_catch_up(
+    lake: Path, *extra: str, timeout: float | None = None
+) -> tuple[float, subprocess.CompletedProcess[str]]:
+    """A cold ``stm stream --all --trigger availableNow`` over ``lake`` (``extra`` appended): its wall seconds."""
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
+    command = [sys.executable, "-c", "from stm.cli import entry; entry()", "stream", "--all", "--trigger"]
+    started = time.perf_counter()
+    done = subprocess.run(
+        [*command, "availableNow", "--lake-root", str(lake), *extra],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
+    return time.perf_counter() - started, done
+
+
 def simulate_lake(root: Path, memory: PeakMemory, **options: int) -> dict[str, int]:
     """Run ``stm.simulate.simulator.simulate(root, **options)`` in a subprocess; the rows written per table.
 

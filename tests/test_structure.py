@@ -132,7 +132,7 @@ def test_set_conf_in_a_connect_session_refuses_what_serverless_refuses():
     # a session of Spark Connect's own client class name space, as serverless hands one to a job
     connect_session = type("SparkSession", (), {"__module__": "pyspark.sql.connect.session"})()
     connect_session.conf = Conf()
-    with pytest.raises(UsageError, match="spark.databricks.delta.write.txnAppId cannot be set on serverless"):
+    with pytest.raises(UsageError, match=r"spark\.databricks\.delta\.write\.txnAppId cannot be set on serverless"):
         set_conf(connect_session, "spark.databricks.delta.write.txnAppId", "app")
     set_conf(connect_session, "spark.sql.shuffle.partitions", "4")
     assert connect_session.conf.values == {"spark.sql.shuffle.partitions": "4"}
