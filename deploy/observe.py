@@ -15,7 +15,7 @@ from databricks.sdk.service import jobs, sharing
 from databricks.sdk.service import sql as dbsql
 
 from deploy.desired import HubDesired, Location, ProviderDesired
-from deploy.hub_dashboard import FOLDER, display_name
+from deploy.hub_dashboard import display_name, in_folder
 from deploy.hub_sql import Column
 from deploy.jobs import TAG_JOB, TAG_OWNER, TAG_TARGET
 from deploy.model import PRODUCT
@@ -196,6 +196,6 @@ def _our_dashboard(w: WorkspaceClient, name: str) -> lakeview.Dashboard | None:
             continue
         found = w.lakeview.get(listed.dashboard_id)
         trashed = found.lifecycle_state == lakeview.LifecycleState.TRASHED
-        if not trashed and (found.parent_path == FOLDER or (found.path or "").startswith(FOLDER + "/")):
+        if not trashed and in_folder(found):
             return found
     return None
