@@ -1,8 +1,14 @@
 """The hub's Databricks SQL alerts: one per rule of ``alerts.rules``, the same SQL ``stm alerts check`` runs locally.
 
-An alert counts its rule's rows (``SELECT count(*) AS events FROM (<rule>)``) on the hub's SQL warehouse every hour
-and notifies the target's ``notify`` emails and ``alert_destinations`` (notification destination ids) when the
-count is above zero (https://docs.databricks.com/api/workspace/alertsv2). It is ours by its description (the product
+An alert counts its rule's rows in the rule's window (``SELECT count(*) AS events FROM (<rule>) WHERE <window>``) on
+the hub's SQL warehouse every hour and notifies the target's ``notify`` emails and ``alert_destinations``
+(notification destination ids) when the count is above zero (https://docs.databricks.com/api/workspace/alertsv2).
+A Databricks alert notifies when it turns from OK to TRIGGERED, then again only after ``retrigger_seconds`` while it
+stays triggered ("if set to 0 or omitted, the alert will not send any further notifications after the first
+trigger": databricks-sdk ``service/sql.py``, ``AlertV2Notification``). So each rule looks at one window of its
+periods, the last complete day of anomalies, the last complete week of job runs, the current month of budgets,
+and waits as long as that window lasts before notifying again: the count falls back to zero (OK, re-armed) or moves
+on to the next window's events, and each event is notified once. It is ours by its description (the product
 marker, the target and a digest of what we set): apply creates it, updates it when the digest changes, and trashes
 ours that are no longer declared; alerts of the same name that we did not make are left alone.
 """
@@ -45,6 +51,30 @@ def display_name(target: str, rule: str) -> str:
     return f"stm-{target}-{rule}"
 
 
+DAY = 86_400
+# rule kind -> (the periods an alert looks at, as a condition on the rule's ``period``; seconds before it notifies
+# again while still triggered): the window's length, so a window is notified once and the next one again
+WINDOWS = {
+    "anomaly": ("period = CAST(date_sub(current_date(), 1) AS STRING)", DAY),
+    "job_failure_rate": (
+        "period = CAST(date_sub(CAST(date_trunc('WEEK', current_date()) AS DATE), 7) AS STRING)",
+        7 * DAY,
+    ),
+    "budget_over": ("period = date_format(current_date(), 'yyyy-MM')", 31 * DAY),
+    "budget_at_risk": ("period = date_format(current_date(), 'yyyy-MM')", 31 * DAY),
+}
+
+
+def window(rule: AlertRule) -> tuple[str, int]:
+    """The condition on ``period`` that keeps a rule's rows of its current window, and how long that window lasts.
+
+    A stale provider is a state, not an event: it reminds once a day while it lasts; unpriced usage already looks
+    at its last ``days`` days, and reminds once per that many days."""
+    if rule.kind in WINDOWS:
+        return WINDOWS[rule.kind]
+    return "TRUE", DAY * (rule.days if rule.kind == "unpriced_usage" else 1)
+
+
 def wanted_alert(
     target: str,
     catalog: str,
@@ -58,6 +88,7 @@ def wanted_alert(
     """The alert for one rule, and the hub tables (views) its query reads."""
     ref = f"{quote(catalog)}.{quote(schema)}"
     select, tables = rule_select(rule, lambda t: f"{ref}.{quote(t)}")
+    condition, retrigger = window(rule)
     subscriptions = [sql.AlertV2Subscription(user_email=e) for e in emails]
     subscriptions += [sql.AlertV2Subscription(destination_id=d) for d in destinations]
     evaluation = sql.AlertV2Evaluation(
@@ -65,11 +96,13 @@ def wanted_alert(
         comparison_operator=sql.ComparisonOperator.GREATER_THAN,
         threshold=sql.AlertV2Operand(value=sql.AlertV2OperandValue(double_value=0)),
         empty_result_state=sql.AlertEvaluationState.OK,
-        notification=sql.AlertV2Notification(notify_on_ok=False, subscriptions=subscriptions or None),
+        notification=sql.AlertV2Notification(
+            notify_on_ok=False, retrigger_seconds=retrigger, subscriptions=subscriptions or None
+        ),
     )
     alert = sql.AlertV2(
         display_name=display_name(target, rule_name),
-        query_text=f"SELECT count(*) AS events FROM (\n{select}\n) AS rule_rows",
+        query_text=f"SELECT count(*) AS events FROM (\n{select}\n) AS rule_rows\nWHERE {condition}",
         warehouse_id=warehouse_id,
         evaluation=evaluation,
         schedule=sql.CronSchedule(quartz_cron_schedule=SCHEDULE, timezone_id="UTC"),

@@ -8,6 +8,7 @@ from typing import Any
 from databricks.sdk.service import sql
 
 from deploy.command import deploy, make_plan
+from deploy.hub_alerts import window
 from deploy.model import Change
 from stm.alerts import rule_select
 from stm.config import Config, load_config
@@ -47,7 +48,8 @@ def test_every_rule_becomes_an_hourly_alert_on_the_hub_warehouse_and_a_second_ap
     assert over.schedule.quartz_cron_schedule == "0 0 * * * ?" and over.schedule.timezone_id == "UTC"
     ref = "`monitoring_hub`.`consolidated`"
     select, _ = rule_select(cfg.alerts.rules["budget_over"], lambda t: f"{ref}.`{t}`")
-    assert over.query_text == f"SELECT count(*) AS events FROM (\n{select}\n) AS rule_rows"
+    condition, _ = window(cfg.alerts.rules["budget_over"])
+    assert over.query_text == f"SELECT count(*) AS events FROM (\n{select}\n) AS rule_rows\nWHERE {condition}"
     assert over.evaluation and over.evaluation.comparison_operator == sql.ComparisonOperator.GREATER_THAN
     emails = {s.user_email for s in over.evaluation.notification.subscriptions or []}  # type: ignore[union-attr]
     assert emails == set(cfg.targets[HUB].notify) and emails
