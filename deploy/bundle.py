@@ -4,7 +4,9 @@ A provider's bundle holds its jobs, with the bundle's own wheel and config paths
 puts on the hub beside its views: the AI/BI dashboard (``resources.dashboards``, its body in
 ``dashboards/<target>.lvdash.json``) and one SQL alert per rule (``resources.alerts``). The bundle tracks them by its
 own state, in the bundle's own workspace folder (apply's dashboard is in /Workspace/Shared/system-tables-monitor).
-Catalogs, shares, recipients and the hub's views stay with apply (run it first).
+Catalogs, volumes, shares, recipients and the hub's views stay with apply (run it first). A target's jobs, or its
+dashboard and alerts, are the bundle's only with ``deployed_by: bundle`` (``stm deploy bundle`` refuses others):
+apply then makes none of them.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from stm.config import Config
 BUNDLE_WHEEL = "./dist/*.whl"
 OVERLAY_DIR = "stm-deploy"
 DASHBOARD_DIR = "dashboards"
+ROOT_PATH = "/Workspace/Shared/.bundle/${bundle.name}/${bundle.target}"
 
 
 def overlay_file(target_name: str) -> str:
@@ -72,7 +75,14 @@ def bundle_tree(cfg: Config, target_name: str, resources: dict[str, Any]) -> dic
     target = cfg.targets[target_name]
     loc = location(cfg, target)
     hub = target.role != "provider"
-    workspace: dict[str, Any] = {"artifact_path": f"{loc.root}/bundle"}
+    # production mode needs an explicit root_path, one folder whoever deploys, so only one copy is deployed
+    # (databricks/cli bundle/config/mutator/resourcemutator/validate_target_mode.go, validateProductionMode)
+    workspace: dict[str, Any] = {"root_path": ROOT_PATH}
+    if not hub:
+        # the wheel goes to the artifacts volume, which must exist before the bundle deploys: apply makes it
+        # (databricks/cli bundle/config/validate/validate_artifact_path.go refuses a volume that does not exist);
+        # a hub's bundle has no artifact, so it keeps the default, a folder under root_path
+        workspace["artifact_path"] = f"{loc.root}/bundle"
     if target.host:
         workspace["host"] = target.host
     if target.profile:

@@ -135,6 +135,10 @@ def hub_actions(d: HubDesired, o: HubObserved, destroy: bool = False, purge: boo
         d.target,
         destroy,
     )
+    if d.by_bundle:  # the bundle's own: apply neither makes nor removes them
+        why = "deployed by the bundle (deployed_by: bundle; databricks bundle deploy makes it)"
+        alerts = [Action("alert", a.name, Change.SKIP, why) for a in alerts if a.change != Change.DELETE]
+        dashboard = [Action("dashboard", a.name, Change.SKIP, why) for a in dashboard]
     if not destroy:
         out.extend(alerts)
         out.extend(dashboard)
