@@ -86,12 +86,12 @@ def test_lakeview_model_takes_the_whole_serialized_dashboard_with_and_without_bu
         body = json.loads(text)
         assert model_problems(body) == []
         widgets = [item["widget"] for page in body["pages"] for item in page["layout"]]
-        assert len(widgets) == (21 if not omit else 20)  # 20 (19 without budgets) charts and tables, and the note
+        assert len(widgets) == (22 if not omit else 21)  # 21 (20 without budgets) charts and tables, and the note
 
 
 def test_lakeview_table_widgets_are_version_2_with_a_field_name_per_column():
     tables = _table_specs(lakeview_body(DASHBOARD))
-    assert len(tables) == 5
+    assert len(tables) == 6  # forecast's among them
     for spec in tables:
         assert spec["version"] == 2 and spec["encodings"]["columns"]
         assert all(set(c) == {"fieldName", "displayName"} for c in spec["encodings"]["columns"])
