@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from deploy.desired import config_overlay, hub_desired, location
-from deploy.hub_alerts import budgetless, wanted_alert
+from deploy.hub_alerts import wanted_alerts
 from deploy.hub_dashboard import wanted_dashboard
 from deploy.jobs import TAG_DIGEST, Artifacts, all_job_settings
 from stm.config import Config
@@ -57,15 +57,10 @@ def _hub_resources(cfg: Config, target_name: str) -> tuple[dict[str, Any], str]:
         "dataset_schema": d.schema,
         "embed_credentials": False,
     }
-    alerts = {}
-    skipped = budgetless(d.alert_rules, d.budgets)  # as apply skips them
-    for name, rule in sorted(d.alert_rules.items()):
-        if name in skipped:
-            continue
-        wanted, _ = wanted_alert(
-            d.target, d.catalog, d.schema, d.warehouse_id, name, rule, d.notify, d.alert_destinations
-        )
-        alerts[name] = wanted.alert.as_dict()
+    every = wanted_alerts(
+        d.target, d.catalog, d.schema, d.warehouse_id, d.alert_rules, d.budgets, d.notify, d.alert_destinations
+    )  # as apply makes them
+    alerts = {w.name.removeprefix(f"stm-{d.target}-"): w.alert.as_dict() for w, _ in every}
     resources = {"dashboards": {"cost_and_usage": dashboard}, "alerts": alerts}
     return resources, (want.dashboard.serialized_dashboard or "") + "\n"
 

@@ -1,4 +1,5 @@
-"""The hub's Databricks SQL alerts: one per rule of ``alerts.rules``, the same SQL ``stm alerts check`` runs locally.
+"""The hub's Databricks SQL alerts: one per rule of ``alerts.rules`` (one per budget of a budget rule), the same SQL
+``stm alerts check`` runs locally.
 
 An alert counts its rule's rows in the rule's window (``SELECT count(*) AS events FROM (<rule>) WHERE <window>``) on
 the hub's SQL warehouse every hour and notifies the target's ``notify`` emails and ``alert_destinations``
@@ -23,7 +24,7 @@ from databricks.sdk.service import sql
 from deploy.model import Action, Change, digest, is_ours, is_ours_for, marker
 from stm.alerts import rule_select
 from stm.config import AlertRule
-from stm.names import quote
+from stm.names import quote, sql_string
 
 SCHEDULE = "0 0 * * * ?"  # hourly, on the hour (Quartz)
 UPDATE_MASK = "display_name,query_text,warehouse_id,evaluation,schedule,custom_description"
@@ -84,11 +85,14 @@ def wanted_alert(
     rule: AlertRule,
     emails: list[str],
     destinations: list[str],
+    budget: str | None = None,
 ) -> tuple[AlertWanted, tuple[str, ...]]:
-    """The alert for one rule, and the hub tables (views) its query reads."""
+    """The alert for one rule (of one budget, for a budget rule), and the hub tables (views) its query reads."""
     ref = f"{quote(catalog)}.{quote(schema)}"
     select, tables = rule_select(rule, lambda t: f"{ref}.{quote(t)}")
     condition, retrigger = window(rule)
+    if budget is not None:
+        condition += f" AND alert_key = {sql_string(budget)}"
     subscriptions = [sql.AlertV2Subscription(user_email=e) for e in emails]
     subscriptions += [sql.AlertV2Subscription(destination_id=d) for d in destinations]
     evaluation = sql.AlertV2Evaluation(
@@ -101,7 +105,7 @@ def wanted_alert(
         ),
     )
     alert = sql.AlertV2(
-        display_name=display_name(target, rule_name),
+        display_name=display_name(target, rule_name if budget is None else f"{rule_name}-{budget}"),
         query_text=f"SELECT count(*) AS events FROM (\n{select}\n) AS rule_rows\nWHERE {condition}",
         warehouse_id=warehouse_id,
         evaluation=evaluation,
@@ -109,6 +113,28 @@ def wanted_alert(
     )
     alert.custom_description = marker(target, digest(alert.as_dict()))
     return AlertWanted(alert.display_name or "", rule_name, alert), tables
+
+
+def wanted_alerts(
+    target: str,
+    catalog: str,
+    schema: str,
+    warehouse_id: str,
+    rules: Mapping[str, AlertRule],
+    budgets: Mapping[str, object],
+    emails: list[str],
+    destinations: list[str],
+) -> list[tuple[AlertWanted, tuple[str, ...]]]:
+    """Every alert of the rules: one per rule, and one per budget of a budget rule (a budget over while another is
+    still over in the same month is an event of its own alert), none for the budget rules without budgets."""
+    out = []
+    for name, rule in sorted(rules.items()):
+        if name in budgetless(rules, budgets):
+            continue
+        each: list[str | None] = [*sorted(budgets)] if rule.kind.startswith("budget_") else [None]
+        for budget in each:
+            out.append(wanted_alert(target, catalog, schema, warehouse_id, name, rule, emails, destinations, budget))
+    return out
 
 
 def alert_actions(

@@ -72,7 +72,12 @@ TABLES: dict[str, list[dict[str, Any]]] = {
         _week("2026-11-02", "7", 2, 3, "2026-11-04"),
         _week("2026-11-09", "9", 2, 2, "2026-11-10"),  # under min_runs: no event
     ],
-    "budget_status": _budgets({"acme": [("2026-10-25", "2026-10-31"), ("2026-11-10", "2026-11-30")]}),
+    "budget_status": _budgets(
+        {
+            "acme": [("2026-10-25", "2026-10-31"), ("2026-11-10", "2026-11-30")],
+            "data": [("2026-11-13", "2026-11-30")],  # over while acme still is, in the same month
+        }
+    ),
 }
 
 
@@ -113,12 +118,18 @@ class Warehouse:
         return self.seen[key]
 
 
+def _rule(alert: str) -> str:
+    """The rule of one of our alerts: ``stm-<target>-<rule>`` or, for a budget rule, ``...-<rule>-<budget>``."""
+    return alert.split(f"{HUB}-")[-1].split("-")[0]
+
+
 def test_hub_alerts_over_30_days_notify_every_injected_event_once_and_lose_none(spark: Any, capsys: Any):
-    cfg = load_config(extra={"budgets": {"acme": {"account": "acme", "amount": 100}}})
+    budgets = {"acme": {"account": "acme", "amount": 100}, "data": {"account": "acme", "amount": 100}}
+    cfg = load_config(extra={"budgets": budgets})
     fake = hub_workspace(cfg)
     assert deploy(cfg, HUB, "apply", fake.client(), None) == 0, capsys.readouterr().out
     watched = {"cost_anomaly", "job_failures", "budget_over"}
-    fake.alerts = {k: a for k, a in fake.alerts.items() if (a.display_name or "").split(f"{HUB}-")[-1] in watched}
+    fake.alerts = {k: a for k, a in fake.alerts.items() if _rule(a.display_name or "") in watched}
     warehouse = Warehouse(spark)
     sent = AlertClock(fake.alerts, warehouse).run(START, DAYS * 24)
 
@@ -127,7 +138,7 @@ def test_hub_alerts_over_30_days_notify_every_injected_event_once_and_lose_none(
     for n in sent:
         rows_sql = (by_alert[n.alert].query_text or "").replace("count(*) AS events", "alert_key, period", 1)
         for row in warehouse(rows_sql, n.at):
-            notified.setdefault((n.alert.split(f"{HUB}-")[-1], str(row["alert_key"]), str(row["period"])), []).append(n)
+            notified.setdefault((_rule(n.alert), str(row["alert_key"]), str(row["period"])), []).append(n)
     injected = {
         ("cost_anomaly", f"product/acme/{ws}/SQL", day)
         for day, ws in [("2026-10-21", "1"), ("2026-10-22", "2"), ("2026-10-28", "1"), ("2026-10-28", "4"),
@@ -135,14 +146,18 @@ def test_hub_alerts_over_30_days_notify_every_injected_event_once_and_lose_none(
     } | {
         ("job_failures", f"acme/1/{job}", week)
         for week, job in [("2026-10-19", "1"), ("2026-10-26", "1"), ("2026-10-26", "3"), ("2026-11-02", "7")]
-    } | {("budget_over", "acme", "2026-10"), ("budget_over", "acme", "2026-11")}  # fmt: skip
+    } | {
+        ("budget_over", budget, month)
+        for budget, month in [("acme", "2026-10"), ("acme", "2026-11"), ("data", "2026-11")]
+    }  # fmt: skip
     assert set(notified) == injected  # none lost, nothing else
     assert {k: len(v) for k, v in notified.items() if len(v) != 1} == {}  # each once
-    assert len(sent) == 10 and {n.state for n in sent} == {sql.AlertEvaluationState.TRIGGERED}
+    assert len(sent) == 11 and {n.state for n in sent} == {sql.AlertEvaluationState.TRIGGERED}
     assert [n.at for n in sent if n.alert.endswith("job_failures")] == [
         dt.datetime(2026, 10, 26), dt.datetime(2026, 11, 2), dt.datetime(2026, 11, 9)
     ]  # fmt: skip
     notifications = {a.display_name: a.evaluation.notification for a in fake.alerts.values() if a.evaluation}
     retriggers = {name: n.retrigger_seconds for name, n in notifications.items() if n}
-    assert retriggers == {f"stm-{HUB}-{r}": window(cfg.alerts.rules[r])[1] for r in watched}
-    assert sorted(v or 0 for v in retriggers.values()) == [86_400, 604_800, 2_678_400]
+    assert retriggers == {name: window(cfg.alerts.rules[_rule(name or "")])[1] for name in retriggers}
+    assert sorted(v or 0 for v in retriggers.values()) == [86_400, 604_800, 2_678_400, 2_678_400]
+    assert sorted(_rule(n.alert) for n in sent).count("budget_over") == 3  # two budgets, one alert each

@@ -42,13 +42,14 @@ def test_every_rule_becomes_an_hourly_alert_on_the_hub_warehouse_and_a_second_ap
     _apply(cfg, fake, capsys)
 
     alerts = _by_name(fake)
-    assert set(alerts) == {f"stm-{HUB}-{rule}" for rule in cfg.alerts.rules}
-    over = alerts[f"stm-{HUB}-budget_over"]
+    per_budget = {f"{rule}-acme" if rule.startswith("budget_") else rule for rule in cfg.alerts.rules}
+    assert set(alerts) == {f"stm-{HUB}-{name}" for name in per_budget}  # a budget rule: one alert per budget
+    over = alerts[f"stm-{HUB}-budget_over-acme"]
     assert over.warehouse_id == cfg.targets[HUB].warehouse_id and over.schedule
     assert over.schedule.quartz_cron_schedule == "0 0 * * * ?" and over.schedule.timezone_id == "UTC"
     ref = "`monitoring_hub`.`consolidated`"
     select, _ = rule_select(cfg.alerts.rules["budget_over"], lambda t: f"{ref}.`{t}`")
-    condition, _ = window(cfg.alerts.rules["budget_over"])
+    condition = window(cfg.alerts.rules["budget_over"])[0] + " AND alert_key = 'acme'"
     assert over.query_text == f"SELECT count(*) AS events FROM (\n{select}\n) AS rule_rows\nWHERE {condition}"
     assert over.evaluation and over.evaluation.comparison_operator == sql.ComparisonOperator.GREATER_THAN
     emails = {s.user_email for s in over.evaluation.notification.subscriptions or []}  # type: ignore[union-attr]
