@@ -91,3 +91,20 @@ def test_a_changed_rule_updates_its_alert_a_removed_one_is_trashed_and_destroy_t
     _apply(cfg, fake, capsys)
     _apply(cfg, fake, capsys, "destroy")
     assert set(_by_name(fake)) == {f"stm-{HUB}-theirs"} and fake.views == {}
+
+
+def test_a_budget_rules_single_alert_of_an_earlier_release_is_trashed_for_the_per_budget_ones(capsys: Any):
+    cfg = load_config(extra=BUDGETS)
+    fake = _hub(cfg)
+    _apply(cfg, fake, capsys)
+    earlier = {
+        **_by_name(fake)[f"stm-{HUB}-budget_over-acme"].as_dict(),
+        "id": "old",
+        "display_name": f"stm-{HUB}-budget_over",
+    }
+    fake.alerts["old"] = sql.AlertV2.from_dict(earlier)  # ours by its description, under the rule's name alone
+
+    plan = make_plan(cfg, HUB, fake.client(), None)
+    assert [(a.name, a.change) for a in plan.changes] == [(f"stm-{HUB}-budget_over", Change.DELETE)]
+    _apply(cfg, fake, capsys)
+    assert "old" not in fake.alerts and f"stm-{HUB}-budget_over-acme" in _by_name(fake)
