@@ -136,3 +136,16 @@ def test_a_bundle_owned_hub_leaves_the_dashboard_and_alerts_to_the_bundle(tmp_pa
     assert skipped == {"alert", "dashboard"} and plan.changes == []
     tree = _tree(cfg, HUB)
     assert set(tree["resources"]) == {"dashboards", "alerts"}
+
+
+def test_apply_owned_target_deletes_a_bundles_copy_of_its_jobs_and_keeps_its_own(wheel: Wheel, capsys: Any):
+    cfg = load_config()
+    fake = FakeWorkspace(system_schemas={"billing": "MANAGED"})
+    assert deploy(cfg, PROVIDER, "apply", fake.client(), wheel) == 0
+    applied = dict(fake.jobs)
+    fake.jobs.update(_bundle_made(applied))  # a bundle deployed before the target was apply's: two stream jobs
+    plan = make_plan(cfg, PROVIDER, fake.client(), wheel)
+    deleted = sorted(int(str(a.payload)) for a in plan.changes if a.kind == "job" and a.change == Change.DELETE)
+    assert deleted == list(range(900, 900 + len(applied))) and len(plan.changes) == len(applied)
+    assert deploy(cfg, PROVIDER, "apply", fake.client(), wheel) == 0, capsys.readouterr().out
+    assert fake.jobs == applied  # one set of jobs, apply's, on the target's checkpoints
