@@ -65,6 +65,9 @@ setup(
             "sqlglot>=30",
             "minilake>=1.9,<2",
             "jsonschema>=4.18,<5",  # validates generated Asset Bundles against the Databricks CLI schema
+            # Lakeview's dashboard model (databricks.labs.lsql.lakeview.model): the hub dashboard is checked against it;
+            # 0.17 caps sqlglot below 30.12, so with sqlglot>=30 pip takes 0.16 (the same model)
+            "databricks-labs-lsql>=0.16,<0.18",
         ],
     },
     entry_points={"console_scripts": ["stm=stm.cli:entry"]},

@@ -4,7 +4,9 @@ A provider's bundle holds its jobs, with the bundle's own wheel and config paths
 puts on the hub beside its views: the AI/BI dashboard (``resources.dashboards``, its body in
 ``dashboards/<target>.lvdash.json``) and one SQL alert per rule (``resources.alerts``). The bundle tracks them by its
 own state, in the bundle's own workspace folder (apply's dashboard is in /Workspace/Shared/system-tables-monitor).
-Catalogs, shares, recipients and the hub's views stay with apply (run it first).
+Catalogs, volumes, shares, recipients and the hub's views stay with apply (run it first). A target's jobs, or its
+dashboard and alerts, are the bundle's only with ``deployed_by: bundle`` (``stm deploy bundle`` refuses others):
+apply then makes none of them.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 import yaml
 
 from deploy.desired import config_overlay, hub_desired, location
-from deploy.hub_alerts import budgetless, wanted_alert
+from deploy.hub_alerts import wanted_alerts
 from deploy.hub_dashboard import wanted_dashboard
 from deploy.jobs import TAG_DIGEST, Artifacts, all_job_settings
 from stm.config import Config
@@ -22,6 +24,7 @@ from stm.config import Config
 BUNDLE_WHEEL = "./dist/*.whl"
 OVERLAY_DIR = "stm-deploy"
 DASHBOARD_DIR = "dashboards"
+ROOT_PATH = "/Workspace/Shared/.bundle/${bundle.name}/${bundle.target}"
 
 
 def overlay_file(target_name: str) -> str:
@@ -54,15 +57,10 @@ def _hub_resources(cfg: Config, target_name: str) -> tuple[dict[str, Any], str]:
         "dataset_schema": d.schema,
         "embed_credentials": False,
     }
-    alerts = {}
-    skipped = budgetless(d.alert_rules, d.budgets)  # as apply skips them
-    for name, rule in sorted(d.alert_rules.items()):
-        if name in skipped:
-            continue
-        wanted, _ = wanted_alert(
-            d.target, d.catalog, d.schema, d.warehouse_id, name, rule, d.notify, d.alert_destinations
-        )
-        alerts[name] = wanted.alert.as_dict()
+    every = wanted_alerts(
+        d.target, d.catalog, d.schema, d.warehouse_id, d.alert_rules, d.budgets, d.notify, d.alert_destinations
+    )  # as apply makes them
+    alerts = {w.name.removeprefix(f"stm-{d.target}-"): w.alert.as_dict() for w, _ in every}
     resources = {"dashboards": {"cost_and_usage": dashboard}, "alerts": alerts}
     return resources, (want.dashboard.serialized_dashboard or "") + "\n"
 
@@ -72,7 +70,14 @@ def bundle_tree(cfg: Config, target_name: str, resources: dict[str, Any]) -> dic
     target = cfg.targets[target_name]
     loc = location(cfg, target)
     hub = target.role != "provider"
-    workspace: dict[str, Any] = {"artifact_path": f"{loc.root}/bundle"}
+    # production mode needs an explicit root_path, one folder whoever deploys, so only one copy is deployed
+    # (databricks/cli bundle/config/mutator/resourcemutator/validate_target_mode.go, validateProductionMode)
+    workspace: dict[str, Any] = {"root_path": ROOT_PATH}
+    if not hub:
+        # the wheel goes to the artifacts volume, which must exist before the bundle deploys: apply makes it
+        # (databricks/cli bundle/config/validate/validate_artifact_path.go refuses a volume that does not exist);
+        # a hub's bundle has no artifact, so it keeps the default, a folder under root_path
+        workspace["artifact_path"] = f"{loc.root}/bundle"
     if target.host:
         workspace["host"] = target.host
     if target.profile:

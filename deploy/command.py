@@ -102,6 +102,12 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     name = _target(cfg, args.target)
     if args.action == "bundle":
+        if cfg.targets[name].deployed_by != "bundle":
+            what = "jobs" if cfg.targets[name].role == "provider" else "dashboard and alerts"
+            raise UsageError(
+                f"target {name}: its {what} are deployed by stm deploy apply (deployed_by: apply); "
+                f"set targets.{name}.deployed_by: bundle to deploy them with the bundle instead, never both"
+            )
         for rel, text in bundle_files(cfg, name).items():
             path = args.output / rel
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -45,6 +45,7 @@ class ProviderDesired:
     hub_sharing_identifier: str | None
     mask: bool = False  # the share's tables are shared as masked views, made on warehouse_id
     warehouse_id: str | None = None
+    jobs_by_bundle: bool = False  # the target's jobs are the bundle's (deployed_by: bundle): apply makes none
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class HubDesired:
     alert_rules: dict[str, AlertRule] = field(default_factory=dict)
     notify: list[str] = field(default_factory=list)
     alert_destinations: list[str] = field(default_factory=list)
+    by_bundle: bool = False  # the dashboard and alerts are the bundle's (deployed_by: bundle): apply makes none
 
 
 def location(cfg: Config, target: TargetSpec) -> Location:
@@ -117,6 +119,7 @@ def provider_desired(cfg: Config, target_name: str, wheel: Wheel | None) -> Prov
         hub_sharing_identifier=target.hub_sharing_identifier,
         mask=bool(share and share.mask_personal_data),
         warehouse_id=target.warehouse_id,
+        jobs_by_bundle=target.deployed_by == "bundle",
     )
 
 
@@ -157,4 +160,5 @@ def hub_desired(cfg: Config, target_name: str) -> HubDesired:
         cfg.alerts.rules,
         list(target.notify),
         list(target.alert_destinations),
+        target.deployed_by == "bundle",
     )

@@ -22,6 +22,7 @@ from stm.specs import STORAGE_URL_FORM
 # "enablement is in progress", MANAGED "Databricks enables the schema automatically": none of them needs an enable
 ENABLED_STATES = {"ENABLE_COMPLETED", "ENABLE_INITIALIZED", "MANAGED"}
 NOT_OURS = "exists, not made by stm: left alone"
+BY_BUNDLE = "deployed_by: bundle; databricks bundle deploy makes them"
 NOT_CREATED_YET = "not created yet: the jobs make it on their first run, the next apply then shares it"
 
 
@@ -147,23 +148,7 @@ def provider_actions(
         out.append(Action("file", path, change, payload=content, privilege=write_files))
     for path in sorted(o.files - (set() if destroy else set(d.files))):
         out.append(Action("file", path, Change.DELETE, "no longer used", privilege=write_files))
-    for key, settings in ({} if destroy else d.jobs).items():
-        current = o.jobs.get(key)
-        if current is None:
-            out.append(Action("job", settings.name or key, Change.CREATE, summary(settings), settings, "create jobs"))
-            continue
-        cur = current.settings.as_dict() if current.settings else {}
-        same = (cur.get("tags") or {}).get(TAG_DIGEST) == (settings.tags or {}).get(TAG_DIGEST)
-        if same and is_subset(settings.as_dict(), cur):
-            out.append(Action("job", settings.name or key, Change.UNCHANGED, f"job_id {current.job_id}"))
-        else:
-            payload = JobReset(current.job_id or 0, settings)
-            detail = f"job_id {current.job_id}: {summary(settings)}"
-            out.append(Action("job", settings.name or key, Change.UPDATE, detail, payload, "CAN_MANAGE on the job"))
-    for key in sorted(set(o.jobs) - (set() if destroy else set(d.jobs))):
-        job = o.jobs[key]
-        name = job.settings.name if job.settings and job.settings.name else key
-        out.append(Action("job", name, Change.DELETE, f"job_id {job.job_id}", job.job_id, "CAN_MANAGE on the job"))
+    out.extend(_job_actions(d, o, destroy))
     out.extend(_sharing_actions(d, o, destroy))
     if destroy:
         out.extend(reversed(containers))
@@ -333,4 +318,37 @@ def _mask_actions(d: ProviderDesired, o: ProviderObserved, destroy: bool) -> lis
                 continue
             drop = Statement(d.warehouse_id, drop_view_sql(loc.catalog, loc.schema, view))
             out.append(Action("masked view", f"{ns}.{view}", Change.DELETE, "no longer shared", drop, "view owner"))
+    return out
+
+
+def _job_actions(d: ProviderDesired, o: ProviderObserved, destroy: bool) -> list[Action]:
+    """Create, reset or delete our jobs; with ``deployed_by: bundle`` the bundle's jobs (made without the digest tag
+    apply sets) are left to it, and the copies apply made before are deleted, so the target has one set of jobs."""
+    out: list[Action] = []
+    if d.jobs_by_bundle:
+        out.append(Action("job", "*", Change.SKIP, f"deployed by the bundle ({BY_BUNDLE})"))
+        for job in o.jobs.values():
+            tags = (job.settings.tags if job.settings else None) or {}
+            if TAG_DIGEST in tags:
+                name = job.settings.name if job.settings and job.settings.name else str(job.job_id)
+                why = f"job_id {job.job_id}: made by apply, the bundle deploys this target's jobs"
+                out.append(Action("job", name, Change.DELETE, why, job.job_id, "CAN_MANAGE on the job"))
+        return out
+    for key, settings in ({} if destroy else d.jobs).items():
+        current = o.jobs.get(key)
+        if current is None:
+            out.append(Action("job", settings.name or key, Change.CREATE, summary(settings), settings, "create jobs"))
+            continue
+        cur = current.settings.as_dict() if current.settings else {}
+        same = (cur.get("tags") or {}).get(TAG_DIGEST) == (settings.tags or {}).get(TAG_DIGEST)
+        if same and is_subset(settings.as_dict(), cur):
+            out.append(Action("job", settings.name or key, Change.UNCHANGED, f"job_id {current.job_id}"))
+        else:
+            payload = JobReset(current.job_id or 0, settings)
+            detail = f"job_id {current.job_id}: {summary(settings)}"
+            out.append(Action("job", settings.name or key, Change.UPDATE, detail, payload, "CAN_MANAGE on the job"))
+    for key in sorted(set(o.jobs) - (set() if destroy else set(d.jobs))):
+        job = o.jobs[key]
+        name = job.settings.name if job.settings and job.settings.name else key
+        out.append(Action("job", name, Change.DELETE, f"job_id {job.job_id}", job.job_id, "CAN_MANAGE on the job"))
     return out

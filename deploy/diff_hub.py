@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from deploy.desired import HubDesired
 from deploy.diff import NOT_OURS, catalog_action, container_action
-from deploy.hub_alerts import alert_actions, budgetless, display_name, wanted_alert
+from deploy.hub_alerts import alert_actions, budgetless, display_name, wanted_alerts
 from deploy.hub_dashboard import dashboard_actions, wanted_dashboard
 from deploy.hub_sql import (
     Column,
@@ -119,11 +119,9 @@ def hub_actions(d: HubDesired, o: HubObserved, destroy: bool = False, purge: boo
         )
         out.append(_view_action(d, o, view, select, what))
     unwatched = budgetless(d.alert_rules, d.budgets)
-    wanted = [
-        wanted_alert(d.target, d.catalog, d.schema, d.warehouse_id, name, rule, d.notify, d.alert_destinations)
-        for name, rule in sorted(d.alert_rules.items())
-        if name not in unwatched
-    ]
+    wanted = wanted_alerts(
+        d.target, d.catalog, d.schema, d.warehouse_id, d.alert_rules, d.budgets, d.notify, d.alert_destinations
+    )
     alerts = alert_actions(wanted, o.alerts, views, d.target, destroy)
     if not destroy:
         why = "no budgets declared (budgets:): nothing for this rule to watch"
@@ -135,6 +133,10 @@ def hub_actions(d: HubDesired, o: HubObserved, destroy: bool = False, purge: boo
         d.target,
         destroy,
     )
+    if d.by_bundle:  # the bundle's own: apply neither makes nor removes them
+        why = "deployed by the bundle (deployed_by: bundle; databricks bundle deploy makes it)"
+        alerts = [Action("alert", a.name, Change.SKIP, why) for a in alerts if a.change != Change.DELETE]
+        dashboard = [Action("dashboard", a.name, Change.SKIP, why) for a in dashboard]
     if not destroy:
         out.extend(alerts)
         out.extend(dashboard)

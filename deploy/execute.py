@@ -8,7 +8,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import (
@@ -140,8 +140,8 @@ def _dashboard(w: WorkspaceClient, a: Action) -> str:
     if dashboard_id is None:
         w.workspace.mkdirs(FOLDER)
         dashboard_id = w.lakeview.create(want.dashboard, **where).dashboard_id
-    else:
-        w.lakeview.update(dashboard_id, want.dashboard, **where)
+    else:  # its folder is set once, at create (an update naming another one is refused): the update leaves it out
+        w.lakeview.update(dashboard_id, replace(want.dashboard, parent_path=None), **where)
     w.lakeview.publish(dashboard_id or "", embed_credentials=False, warehouse_id=want.dashboard.warehouse_id)
     return f"published, id {dashboard_id}"
 

@@ -6,7 +6,9 @@ the views as themselves. It lives in ``FOLDER`` (made when missing) as ``stm-<ta
 elsewhere is not ours to touch. It is ours by its note, the text line under its first page (the product marker,
 the target and a digest of what we set): apply creates it, updates it when the digest changes, and destroy trashes
 it; a dashboard of the same name that we did not make is left alone
-(https://docs.databricks.com/api/workspace/lakeview).
+(https://docs.databricks.com/api/workspace/lakeview). Lakeview keeps a dashboard's folder without the ``/Workspace``
+prefix it was created with (the Databricks CLI adds it back for the same reason: databricks/cli
+``bundle/direct/dresources/dashboard.go``), so the folder is compared in that form.
 """
 
 from __future__ import annotations
@@ -46,6 +48,16 @@ class DashboardUpdate:
 
 def display_name(target: str) -> str:
     return f"stm-{target} cost and usage"
+
+
+def _unprefixed(path: str) -> str:
+    return path.removeprefix("/Workspace") if path.startswith("/Workspace/") else path
+
+
+def in_folder(found: dashboards.Dashboard) -> bool:
+    """Whether a dashboard read back from Lakeview lies in ``FOLDER``, its folder named with or without the prefix."""
+    folder = _unprefixed(FOLDER)
+    return _unprefixed(found.parent_path or "") == folder or _unprefixed(found.path or "").startswith(folder + "/")
 
 
 def wanted_dashboard(

@@ -1,8 +1,9 @@
 """SQL for the hub's consolidated views (pure: text in, text out; every identifier validated and quoted).
 
 The Databricks hub publishes what the local hub writes (DESIGN.md "One hub contract"): ``all_<table>`` for every
-shared table, then ``all_workspaces_billing``, ``all_workspaces_costs`` and ``cross_account_dashboard`` over them, and
-``cost_anomalies`` (``stm.anomalies``, the SQL ``stm hub finops`` runs locally).
+shared table, then ``all_workspaces_billing``, ``all_workspaces_costs`` and ``cross_account_dashboard`` over them,
+``cost_anomalies`` (``stm.anomalies``, the SQL ``stm hub finops`` runs locally) and ``cost_forecast`` (the local
+hub's forecast table, made here by ``ai_forecast``: ``stm.forecast_sql``).
 Columns are listed by name, never by position: the view's columns are every provider's columns in first-seen order
 (providers in the hub's order), and a provider lacking one contributes NULL, as ``stm.sharing.hub_tables`` does.
 """
@@ -13,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from deploy.model import digest, marker
-from stm import anomalies, budgets
+from stm import anomalies, budgets, forecast_sql
 from stm.config import AnalyticsConfig, BudgetSpec
 from stm.errors import InvalidIdentifier
 from stm.names import quote
@@ -212,7 +213,8 @@ def derived_selects(
     budget_specs: dict[str, BudgetSpec] | None = None,
 ) -> dict[str, str]:
     """The cross-provider views over ``all_billing_summary`` (and ``all_job_runs_summary``), when the hub has it,
-    then ``cost_anomalies`` over ``all_workspaces_costs`` and ``all_cost_by_job`` (``stm.anomalies``) and
+    then ``cost_forecast`` over ``all_workspaces_costs`` (``ai_forecast``: ``stm.forecast_sql``), ``cost_anomalies``
+    over ``all_workspaces_costs`` and ``all_cost_by_job`` (``stm.anomalies``) and
     ``budget_status`` over the costs (and ``all_cost_by_tag`` for tag budgets; ``stm.budgets``)."""
     ns = f"{quote(catalog)}.{quote(schema)}"
     out: dict[str, str] = {}
@@ -224,6 +226,8 @@ def derived_selects(
             WORKSPACES_COSTS: workspaces_costs_select(billing),
             DASHBOARD: dashboard_select(billing, runs),
         }
+    if forecast_sql.COSTS in out:
+        out[forecast_sql.TABLE] = forecast_sql.forecast_select(lambda t: f"{ns}.{quote(t)}")
     judged = {t for t in (anomalies.COSTS, anomalies.JOBS) if t in views or t in out}
     if judged:
         out[anomalies.TABLE] = anomalies.anomalies_select(lambda t: f"{ns}.{quote(t)}", analytics, judged)

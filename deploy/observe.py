@@ -16,9 +16,9 @@ from databricks.sdk.service import sql as dbsql
 
 from deploy.desired import HubDesired, Location, ProviderDesired
 from deploy.grants import Access, observe_access
-from deploy.hub_dashboard import FOLDER, display_name
+from deploy.hub_dashboard import display_name, in_folder
 from deploy.hub_sql import Column
-from deploy.jobs import TAG_JOB, TAG_OWNER, TAG_TARGET
+from deploy.jobs import TAG_DIGEST, TAG_JOB, TAG_OWNER, TAG_TARGET
 from deploy.model import PRODUCT
 from stm.errors import UsageError
 
@@ -101,12 +101,19 @@ def _has_root_storage(w: WorkspaceClient) -> bool:
 
 
 def our_jobs(w: WorkspaceClient, target: str) -> dict[str, jobs.Job]:
-    """Jobs tagged as ours for this target, by the declared job key."""
+    """Jobs tagged as ours for this target, by the declared job key. A second job of one key (a bundle's copy beside
+    apply's) is kept under ``<key> (job_id N)``, so the plan sees it, apply's copy (with its digest tag) first."""
     found: dict[str, jobs.Job] = {}
     for base in w.jobs.list():
         tags = (base.settings.tags if base.settings else None) or {}
         if tags.get(TAG_OWNER) == PRODUCT and tags.get(TAG_TARGET) == target and base.job_id is not None:
-            found[tags.get(TAG_JOB, str(base.job_id))] = w.jobs.get(base.job_id)
+            key, job = tags.get(TAG_JOB, str(base.job_id)), w.jobs.get(base.job_id)
+            if key in found:
+                held = found[key]
+                if TAG_DIGEST in tags and TAG_DIGEST not in ((held.settings.tags if held.settings else None) or {}):
+                    found[key], job = job, held
+                key = f"{key} (job_id {job.job_id})"
+            found[key] = job
     return found
 
 
@@ -199,6 +206,6 @@ def _our_dashboard(w: WorkspaceClient, name: str) -> lakeview.Dashboard | None:
             continue
         found = w.lakeview.get(listed.dashboard_id)
         trashed = found.lifecycle_state == lakeview.LifecycleState.TRASHED
-        if not trashed and (found.parent_path == FOLDER or (found.path or "").startswith(FOLDER + "/")):
+        if not trashed and in_folder(found):
             return found
     return None

@@ -21,16 +21,14 @@ import numpy as np
 import pandas as pd
 
 from stm.config import Config
+from stm.forecast_sql import COSTS, HISTORY_DAYS, HORIZON, TABLE
 
 if TYPE_CHECKING:
     from stm.store.delta import TableStore
 
-COSTS = "all_workspaces_costs"
-TABLE = "cost_forecast"
-HISTORY_DAYS = 91
+__all__ = ["COSTS", "HISTORY_DAYS", "HORIZON", "TABLE", "forecast_table", "predict", "write_forecast"]
 SEASON = 7
 MIN_SEASONAL_DAYS = 3 * SEASON
-HORIZON = 30
 
 
 def predict(daily: np.ndarray, horizon: int) -> tuple[np.ndarray, str]:

@@ -90,6 +90,9 @@ class TargetSpec:
     alert_destinations: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     source_catalog_prefix: str = "stm_src"
+    # who deploys a provider's jobs, or a hub's dashboard and alerts: ``stm deploy apply``, or the Asset Bundle
+    # ``stm deploy bundle`` writes (``databricks bundle deploy``); one of them, never both
+    deployed_by: Literal["apply", "bundle"] = "apply"
 
 
 @dataclass(frozen=True)

@@ -129,7 +129,7 @@ def _boxes(layout: list[dict[str, Any]]) -> list[tuple[int, int, int, int]]:
 def test_lakeview_form_leaves_local_only_datasets_out_and_lays_widgets_on_the_grid():
     body = with_note(lakeview_body(DASHBOARD), "a note")
     local = {d.name for d in DASHBOARD.datasets if d.local_only}
-    assert local == {"cost_forecast", "alert_events", "sync_status"}
+    assert local == {"alert_events", "sync_status"}  # the Databricks hub forecasts with ai_forecast
     assert {d["name"] for d in body["datasets"]} == {d.name for d in DASHBOARD.datasets} - local
     names = set()
     for page in body["pages"]:

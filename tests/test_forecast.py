@@ -72,3 +72,60 @@ def test_write_forecast_on_a_hub(spark: Any, cfg: Config, tmp_path: Path):
     assert write_forecast(cfg, store) == 3  # the account and its two workspaces
     rows = store.read(f"{hub}.{TABLE}").collect()
     assert {r["level"] for r in rows} == {"account", "workspace"} and all(r["month_end_usd"] > 0 for r in rows)
+
+
+class _SameWeekdayForecast:
+    """A stand-in for Databricks SQL's ``ai_forecast`` (not in open-source Spark) with its arguments and output
+    columns (``<value>_forecast``, ``_upper``, ``_lower`` per time and group): each series forecast by its value on
+    the same weekday a week before, from the day after its last observation up to ``horizon`` (right-exclusive)."""
+
+    @staticmethod
+    def analyze(observed: Any, **_: Any) -> Any:
+        from pyspark.sql.functions import AnalyzeResult
+        from pyspark.sql.types import DateType, DoubleType, StringType, StructType
+
+        schema = StructType().add("series", StringType()).add("usage_date", DateType())
+        for suffix in ("forecast", "upper", "lower"):
+            schema = schema.add(f"cost_{suffix}", DoubleType())
+        return AnalyzeResult(schema, withSinglePartition=True)
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[dt.date, float]] = {}
+        self.until: dt.date | None = None
+
+    def eval(self, observed: Any, **args: Any) -> None:
+        self.until = args["horizon"]
+        self.rows.setdefault(observed["series"], {})[observed["usage_date"]] = observed["cost"]
+
+    def terminate(self) -> Any:
+        for series, by_day in self.rows.items():
+            day = max(by_day) + dt.timedelta(days=1)
+            while self.until is not None and day < self.until:
+                value = by_day[day - dt.timedelta(days=7)]
+                by_day[day] = value
+                yield series, day, value, value, value
+                day += dt.timedelta(days=1)
+
+
+def test_forecast_sql_fills_the_local_columns_from_ai_forecast_on_spark(spark: Any):
+    from pyspark.sql.functions import udtf
+
+    from stm.forecast_sql import forecast_select
+
+    spark.udtf.register("ai_forecast", udtf(_SameWeekdayForecast))
+    spark.createDataFrame(_costs(60, dt.date(2026, 9, 7))).createOrReplaceTempView("forecast_costs")
+    rows = {
+        (r["level"], r["workspace_id"]): r.asDict()
+        for r in spark.sql(forecast_select(lambda _: "forecast_costs")).collect()
+    }
+
+    as_of = dt.date(2026, 11, 5)
+    month_days = [dt.date(2026, 11, d) for d in range(1, 31)]
+    account = rows[("account", None)]
+    assert (account["as_of"], account["history_days"], account["method"]) == (as_of, 60, "ai_forecast")
+    assert account["month_to_date_usd"] == pytest.approx(sum(WEEK[d.weekday()] * 1.5 for d in month_days if d <= as_of))
+    assert account["month_end_usd"] == pytest.approx(sum(WEEK[d.weekday()] * 1.5 for d in month_days))
+    ahead = sum(WEEK[(as_of + dt.timedelta(days=k)).weekday()] * 1.5 for k in range(1, 31))
+    assert account["next_30_days_usd"] == pytest.approx(ahead)
+    assert rows[("workspace", "w2")]["month_end_usd"] == pytest.approx(account["month_end_usd"] / 3)
+    assert set(rows) == {("account", None), ("workspace", "w1"), ("workspace", "w2")}

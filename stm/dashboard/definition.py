@@ -101,9 +101,6 @@ class Dashboard:
         raise KeyError(f"no panel {key!r} in the dashboard definition")
 
 
-_FINOPS = "written by stm hub finops on the local hub; the Databricks hub has no forecast table"
-
-
 def _data(name: str, title: str, table: str, columns: str, local_only: str = "") -> Dataset:
     return Dataset(name, title, table, tuple(columns.split()), local_only)
 
@@ -147,8 +144,7 @@ DATASETS = (
           "budget scope matches as_of budget_usd month_to_date_usd burn_rate_usd_per_day projected_month_end_usd "
           "status"),
     _data("cost_forecast", "Forecast", "cost_forecast",
-          "level source_account workspace_id as_of method month_to_date_usd month_end_usd next_30_days_usd",
-          local_only=_FINOPS),
+          "level source_account workspace_id as_of method month_to_date_usd month_end_usd next_30_days_usd"),
     _data("alert_events", "Alert events", "alert_events", "rule period severity message raised_at",
           local_only="written by stm alerts check; on Databricks the rules run as SQL alerts that notify instead"),
     _data("sync_status", "Provider sync", "sync_status", "provider table version rows synced_at status error",

@@ -5,6 +5,9 @@ resolve in the dashboard's dataset catalog and schema, the hub's); each panel's 
 order on its page's six-column grid. Widgets over a local-only dataset are left out, and so is a page left empty.
 The last widget of the first page is a text line, the note, given by the caller: the deploy writes there that the
 dashboard is its own, for which target, and a digest of what it set, so it knows its dashboard and when it changed.
+Widget specs take the versions and fields of databrickslabs/lsql's Lakeview model
+(``databricks/labs/lsql/lakeview/model.py``): counter 2, bar and line 3, table 2 (its columns a ``fieldName``
+each), a text widget's markdown in ``textbox_spec``; the tests check the whole dashboard against that model.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 from stm.dashboard.definition import GRID_WIDTH, Dashboard, Field, Widget
 
 NOTE_WIDGET = "stm_note"
-SPEC_VERSIONS = {"counter": 2, "bar": 3, "line": 3, "table": 1}
+SPEC_VERSIONS = {"counter": 2, "bar": 3, "line": 3, "table": 2}
 HEIGHTS = {"counter": 2, "bar": 6, "line": 6, "table": 6}
 TEMPORAL = {"usage_date", "run_date", "summary_date", "week_start", "as_of"}
 
@@ -101,7 +104,7 @@ def with_note(body: dict[str, Any], note: str) -> dict[str, Any]:
     out = copy.deepcopy(body)
     first = out["pages"][0]["layout"]
     position = {"x": 0, "y": _bottom(first), "width": GRID_WIDTH, "height": 1}
-    first.append({"widget": {"name": NOTE_WIDGET, "multilineTextboxSpec": {"lines": [note]}}, "position": position})
+    first.append({"widget": {"name": NOTE_WIDGET, "textbox_spec": note}, "position": position})
     return out
 
 
@@ -116,9 +119,13 @@ def note_of(serialized_dashboard: str | None) -> str | None:
         for page in body.get("pages", []):
             for item in page.get("layout", []):
                 widget = item.get("widget", {})
-                if widget.get("name") == NOTE_WIDGET:
-                    lines = widget.get("multilineTextboxSpec", {}).get("lines", [])
-                    return "".join(line for line in lines if isinstance(line, str))
+                if widget.get("name") != NOTE_WIDGET:
+                    continue
+                if isinstance(widget.get("textbox_spec"), str):
+                    return str(widget["textbox_spec"])
+                # an earlier release wrote the note as lines
+                lines = widget.get("multilineTextboxSpec", {}).get("lines", [])
+                return "".join(line for line in lines if isinstance(line, str))
     except (ValueError, AttributeError):
         return None
     return None

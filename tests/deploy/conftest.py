@@ -21,7 +21,13 @@ COLUMNS: list[dict[str, Any]] = [
     {"name": "run_as", "type": "string", "nullable": True, "metadata": {}},
     {"name": "amount", "type": "decimal(38,18)", "nullable": True, "metadata": {}},
 ]
-HUB_DERIVED = {"all_workspaces_billing", "all_workspaces_costs", "cross_account_dashboard", "cost_anomalies"}
+HUB_DERIVED = {
+    "all_workspaces_billing",
+    "all_workspaces_costs",
+    "cross_account_dashboard",
+    "cost_anomalies",
+    "cost_forecast",
+}
 
 
 @pytest.fixture(scope="session")

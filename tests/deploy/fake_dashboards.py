@@ -6,6 +6,12 @@ out the folder and the body; publishing needs a warehouse. Its datasets run on t
 or view they read must exist (unqualified names resolve in the dataset catalog and schema given at create or
 update), and every widget must query a dataset the dashboard has: a dashboard that breaks either is refused
 here, standing for the errors its widgets would show.
+
+What the service does to what it is given, as the Databricks CLI's test server copies it
+(databricks/cli ``libs/testserver/dashboards.go``) and its dashboard resource expects it
+(databricks/cli ``bundle/direct/dresources/dashboard.go``): the ``/Workspace`` prefix is removed from the parent
+folder, and the path is made from that folder; the stored body is re-serialized with ``pageType`` on each page
+and the dataset catalog and schema on each dataset; a trashed dashboard moves to its owner's trash folder.
 """
 
 from __future__ import annotations
@@ -21,12 +27,34 @@ from databricks.sdk.errors import InvalidParameterValue, NotFound, ResourceAlrea
 from databricks.sdk.service import dashboards as lv
 
 TABLE_REF = re.compile(r"(?:FROM|JOIN)\s+`(\w+)`(?:\.`(\w+)`\.`(\w+)`)?")
+ME = "deployer@example.com"  # the identity the client is authenticated as
+
+
+def workspace_path(path: str) -> str:
+    """A workspace path as Lakeview returns it: without the ``/Workspace`` prefix (cli libs/testserver/dashboards.go,
+    "Remove /Workspace prefix from parent_path. This matches the remote behavior"). The workspace API takes a
+    folder with or without the prefix, so folders are kept in this form too."""
+    return path.removeprefix("/Workspace") if path.startswith("/Workspace/") else path
+
+
+def _reserialized(body: str, catalog: str | None, schema: str | None) -> str:
+    """The body as the service stores it (cli libs/testserver/dashboards.go, transformSerializedDashboard):
+    ``pageType`` on each page, the dataset catalog and schema on each dataset, one trailing newline."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return body
+    for page in parsed.get("pages", []):
+        page["pageType"] = "PAGE_TYPE_CANVAS"
+    for dataset in parsed.get("datasets", []):
+        dataset.update({k: v for k, v in (("catalog", catalog), ("schema", schema)) if v})
+    return json.dumps(parsed) + "\n"
 
 
 @dataclass
 class FakeDashboards:
     exists: Callable[[str, str, str], bool]  # the workspace's table-or-view check
-    folders: set[str] = field(default_factory=lambda: {"/Workspace", "/Workspace/Shared", "/Workspace/Users"})
+    folders: set[str] = field(default_factory=lambda: {"/", "/Shared", "/Users", f"/Users/{ME}"})
     dashboards: dict[str, lv.Dashboard] = field(default_factory=dict)  # by id
     published: dict[str, str] = field(default_factory=dict)  # id -> warehouse
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
@@ -41,7 +69,7 @@ class FakeDashboards:
         ws.lakeview.trash.side_effect = self._trash
 
     def _mkdirs(self, path: str) -> None:
-        parts = path.rstrip("/").split("/")
+        parts = workspace_path(path.rstrip("/")).split("/")
         self.folders.update("/".join(parts[:i]) for i in range(2, len(parts) + 1))
 
     def _check(self, d: lv.Dashboard, catalog: str | None, schema: str | None) -> None:
@@ -72,14 +100,19 @@ class FakeDashboards:
         self, dashboard: lv.Dashboard, *, dataset_catalog: str | None = None, dataset_schema: str | None = None
     ) -> lv.Dashboard:
         self._check(dashboard, dataset_catalog, dataset_schema)
-        self._folder_free(dashboard, None)
+        # no parent folder: the caller's home folder (cli libs/testserver/dashboards.go, "matches cloud behavior")
+        folder = workspace_path(dashboard.parent_path or f"/Users/{ME}")
+        given = lv.Dashboard.from_dict({**dashboard.as_dict(), "parent_path": folder})
+        self._folder_free(given, None)
         new_id = f"dash-{next(self._ids)}"
+        body = _reserialized(given.serialized_dashboard or "", dataset_catalog, dataset_schema)
         stored = lv.Dashboard.from_dict(
             {
-                **dashboard.as_dict(),
+                **given.as_dict(),
                 "dashboard_id": new_id,
-                "path": f"{dashboard.parent_path}/{dashboard.display_name}.lvdash.json",
+                "path": f"{folder}/{dashboard.display_name}.lvdash.json",
                 "lifecycle_state": "ACTIVE",
+                "serialized_dashboard": body,
             }
         )
         self.dashboards[new_id] = stored
@@ -95,7 +128,15 @@ class FakeDashboards:
     ) -> lv.Dashboard:
         current = self._get(dashboard_id)
         self._check(dashboard, dataset_catalog, dataset_schema)
-        merged = {**current.as_dict(), **{k: v for k, v in dashboard.as_dict().items() if k != "parent_path"}}
+        # parent_path cannot change once made: the CLI's generated resource table marks it immutable, a change
+        # recreates (cli bundle/direct/dresources/resources.generated.yml, dashboards: recreate_on_changes)
+        if dashboard.parent_path and workspace_path(dashboard.parent_path) != current.parent_path:
+            raise InvalidParameterValue(f"parent_path cannot be updated: {dashboard.parent_path}")
+        given = {k: v for k, v in dashboard.as_dict().items() if k != "parent_path"}
+        body = _reserialized(dashboard.serialized_dashboard or "", dataset_catalog, dataset_schema)
+        merged = {**current.as_dict(), **given, "serialized_dashboard": body}
+        if dashboard.display_name:  # a rename moves the file within its folder (cli libs/testserver/dashboards.go)
+            merged["path"] = f"{current.parent_path}/{dashboard.display_name}.lvdash.json"
         self.dashboards[dashboard_id] = lv.Dashboard.from_dict(merged)
         return self.dashboards[dashboard_id]
 
@@ -127,5 +168,6 @@ class FakeDashboards:
 
     def _trash(self, dashboard_id: str) -> None:
         d = self._get(dashboard_id)
-        d.lifecycle_state = lv.LifecycleState.TRASHED
+        # into its owner's trash, unpublished (cli libs/testserver/dashboards.go, DashboardTrash)
+        d.lifecycle_state, d.parent_path = lv.LifecycleState.TRASHED, f"/Users/{ME}/Trash"
         self.published.pop(dashboard_id, None)

@@ -71,13 +71,14 @@ def test_a_hub_bundle_carries_the_dashboard_and_the_alerts_and_no_jobs(validator
     )
     assert body == json.loads(want.dashboard.serialized_dashboard or "")  # the body apply publishes
     assert (dashboard["dataset_catalog"], dashboard["dataset_schema"]) == ("monitoring_hub", "consolidated")
-    assert set(tree["resources"]["alerts"]) == set(cfg.alerts.rules)
+    per_budget = {f"{rule}-acme" if rule.startswith("budget_") else rule for rule in cfg.alerts.rules}
+    assert set(tree["resources"]["alerts"]) == per_budget
     assert validator.is_valid(tree)
     broken = copy.deepcopy(tree)
     broken["resources"]["dashboards"]["cost_and_usage"]["embed_credentials"] = {"not": "a bool"}
     assert not validator.is_valid(broken)
     broken = copy.deepcopy(tree)
-    del broken["resources"]["alerts"]["budget_over"]["query_text"]  # required by the CLI
+    del broken["resources"]["alerts"]["budget_over-acme"]["query_text"]  # required by the CLI
     assert not validator.is_valid(broken)
 
 

@@ -12,7 +12,7 @@ from deploy.command import make_plan
 from stm.cli import main
 from stm.config import Config
 from stm.errors import UsageError
-from tests.deploy.conftest import HUB, HUB_DERIVED, PROVIDER
+from tests.deploy.conftest import HUB, HUB_DERIVED, PROVIDER, write_overlay
 from tests.deploy.fake_workspace import FakeWorkspace
 
 
@@ -81,7 +81,9 @@ def test_bad_hub_identifier_in_overlay_exits_2_before_any_call(capsys: pytest.Ca
 
 
 def test_bundle_has_the_same_jobs_as_the_deploy(tmp_path: Path, cfg: Config):
-    assert main(["deploy", "bundle", "--target", PROVIDER, "--output", str(tmp_path)]) == 0
+    overlay = write_overlay(tmp_path, f"targets:\n  {PROVIDER}:\n    deployed_by: bundle\n")
+    argv = ["deploy", "bundle", "--target", PROVIDER, "--output", str(tmp_path), "--config", str(overlay)]
+    assert main(argv) == 0
 
     bundle = yaml.safe_load((tmp_path / "databricks.yml").read_text(encoding="utf-8"))
     resources = bundle["resources"]["jobs"]

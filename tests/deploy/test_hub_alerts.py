@@ -8,6 +8,7 @@ from typing import Any
 from databricks.sdk.service import sql
 
 from deploy.command import deploy, make_plan
+from deploy.hub_alerts import window
 from deploy.model import Change
 from stm.alerts import rule_select
 from stm.config import Config, load_config
@@ -41,13 +42,15 @@ def test_every_rule_becomes_an_hourly_alert_on_the_hub_warehouse_and_a_second_ap
     _apply(cfg, fake, capsys)
 
     alerts = _by_name(fake)
-    assert set(alerts) == {f"stm-{HUB}-{rule}" for rule in cfg.alerts.rules}
-    over = alerts[f"stm-{HUB}-budget_over"]
+    per_budget = {f"{rule}-acme" if rule.startswith("budget_") else rule for rule in cfg.alerts.rules}
+    assert set(alerts) == {f"stm-{HUB}-{name}" for name in per_budget}  # a budget rule: one alert per budget
+    over = alerts[f"stm-{HUB}-budget_over-acme"]
     assert over.warehouse_id == cfg.targets[HUB].warehouse_id and over.schedule
     assert over.schedule.quartz_cron_schedule == "0 0 * * * ?" and over.schedule.timezone_id == "UTC"
     ref = "`monitoring_hub`.`consolidated`"
     select, _ = rule_select(cfg.alerts.rules["budget_over"], lambda t: f"{ref}.`{t}`")
-    assert over.query_text == f"SELECT count(*) AS events FROM (\n{select}\n) AS rule_rows"
+    condition = window(cfg.alerts.rules["budget_over"])[0] + " AND alert_key = 'acme'"
+    assert over.query_text == f"SELECT count(*) AS events FROM (\n{select}\n) AS rule_rows\nWHERE {condition}"
     assert over.evaluation and over.evaluation.comparison_operator == sql.ComparisonOperator.GREATER_THAN
     emails = {s.user_email for s in over.evaluation.notification.subscriptions or []}  # type: ignore[union-attr]
     assert emails == set(cfg.targets[HUB].notify) and emails
@@ -88,3 +91,20 @@ def test_a_changed_rule_updates_its_alert_a_removed_one_is_trashed_and_destroy_t
     _apply(cfg, fake, capsys)
     _apply(cfg, fake, capsys, "destroy")
     assert set(_by_name(fake)) == {f"stm-{HUB}-theirs"} and fake.views == {}
+
+
+def test_a_budget_rules_single_alert_of_an_earlier_release_is_trashed_for_the_per_budget_ones(capsys: Any):
+    cfg = load_config(extra=BUDGETS)
+    fake = _hub(cfg)
+    _apply(cfg, fake, capsys)
+    earlier = {
+        **_by_name(fake)[f"stm-{HUB}-budget_over-acme"].as_dict(),
+        "id": "old",
+        "display_name": f"stm-{HUB}-budget_over",
+    }
+    fake.alerts["old"] = sql.AlertV2.from_dict(earlier)  # ours by its description, under the rule's name alone
+
+    plan = make_plan(cfg, HUB, fake.client(), None)
+    assert [(a.name, a.change) for a in plan.changes] == [(f"stm-{HUB}-budget_over", Change.DELETE)]
+    _apply(cfg, fake, capsys)
+    assert "old" not in fake.alerts and f"stm-{HUB}-budget_over-acme" in _by_name(fake)

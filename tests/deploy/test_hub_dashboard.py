@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from databricks.sdk.errors import InvalidParameterValue, NotFound
+from databricks.sdk.errors import InvalidParameterValue, NotFound, ResourceAlreadyExists
 from databricks.sdk.service import dashboards as lv
 
 from deploy.command import deploy, make_plan
@@ -16,6 +16,7 @@ from deploy.model import Change
 from stm.config import Config, load_config
 from stm.dashboard.definition import DASHBOARD
 from tests.deploy.conftest import HUB, hub_workspace, write_overlay
+from tests.deploy.fake_dashboards import ME, workspace_path
 from tests.deploy.fake_workspace import FakeWorkspace
 
 BUDGETS = {"budgets": {"acme": {"account": "acme_prod", "amount": 100}}}
@@ -44,13 +45,16 @@ def test_first_apply_publishes_the_dashboard_over_the_hub_views_and_a_second_app
     _apply(cfg, fake, capsys)
 
     (made,) = _ours(fake)
-    assert made.parent_path == FOLDER and made.warehouse_id == cfg.targets[HUB].warehouse_id
+    # the service keeps the folder without its /Workspace prefix: that is what the next plan reads back
+    assert made.parent_path == "/Shared/system-tables-monitor" and made.warehouse_id == cfg.targets[HUB].warehouse_id
     assert fake.lakeview.published == {made.dashboard_id: cfg.targets[HUB].warehouse_id}
     served = {d.name for d in DASHBOARD.datasets if not d.local_only}
     assert _datasets(made) == served and "budget_status" in served
     plan = make_plan(cfg, HUB, fake.client(), None)
     (action,) = [a for a in plan.actions if a.kind == "dashboard"]
     assert action.change == Change.UNCHANGED and plan.changes == []
+    _apply(cfg, fake, capsys)  # a second apply finds it: no second dashboard of the name, no 409
+    assert [d.dashboard_id for d in _ours(fake)] == [made.dashboard_id] and len(fake.lakeview.dashboards) == 1
 
 
 def test_without_budgets_the_dashboard_has_no_budget_dataset_and_still_deploys(capsys: Any):
@@ -71,7 +75,10 @@ def test_a_changed_warehouse_updates_the_same_dashboard_in_place(capsys: Any, tm
 
     plan = make_plan(moved, HUB, fake.client(), None)
     assert [a.change for a in plan.changes if a.kind == "dashboard"] == [Change.UPDATE]  # alerts move too
-    _apply(moved, fake, capsys)
+    client = fake.client()
+    assert deploy(moved, HUB, "apply", client, None) == 0
+    (sent,) = [c.args[1] for c in client.lakeview.update.call_args_list]
+    assert sent.parent_path is None and sent.warehouse_id == "wh-other"  # the folder is not the update's to say
     (after,) = _ours(fake)
     assert after.dashboard_id == before.dashboard_id and after.warehouse_id == "wh-other"
     assert fake.lakeview.published[after.dashboard_id or ""] == "wh-other"
@@ -91,7 +98,7 @@ def test_a_dashboard_of_our_name_not_made_by_us_is_left_alone_and_a_copy_elsewhe
     client = fake.client()
     client.workspace.mkdirs("/Workspace/Users/someone")
     want = wanted_dashboard(HUB, "monitoring_hub", "consolidated", "wh-1")
-    copy = lv.Dashboard.from_dict({**want.dashboard.as_dict(), "parent_path": "/Workspace/Users/someone"})
+    copy = lv.Dashboard.from_dict({**want.dashboard.as_dict(), "parent_path": "/Users/someone"})  # as stored
     fake.lakeview.dashboards["dash-copy"] = lv.Dashboard.from_dict(
         {**copy.as_dict(), "dashboard_id": "dash-copy", "lifecycle_state": "ACTIVE"}
     )
@@ -125,4 +132,34 @@ def test_the_emulated_workspace_refuses_a_dashboard_reading_a_missing_view_or_in
         client.lakeview.create(want.dashboard, dataset_catalog="monitoring_hub", dataset_schema="consolidated")
     client.workspace.mkdirs(FOLDER)
     made = client.lakeview.create(want.dashboard, dataset_catalog="monitoring_hub", dataset_schema="consolidated")
-    assert made.path == f"{FOLDER}/{NAME}.lvdash.json"
+    assert made.path == f"/Shared/system-tables-monitor/{NAME}.lvdash.json"
+
+
+def test_the_emulated_lakeview_strips_the_workspace_prefix_refuses_a_duplicate_and_a_move_like_the_service():
+    fake = FakeWorkspace()
+    client = fake.client()
+    want = wanted_dashboard(HUB, "monitoring_hub", "consolidated", "wh-1")
+    for table in want.tables:
+        fake.views[f"monitoring_hub.consolidated.{table}"] = None
+    where = {"dataset_catalog": "monitoring_hub", "dataset_schema": "consolidated"}
+    client.workspace.mkdirs(FOLDER)
+    made = client.lakeview.create(want.dashboard, **where)
+    got = client.lakeview.get(made.dashboard_id)
+    shared = "/Shared/system-tables-monitor"
+    assert (got.parent_path, got.path) == (shared, f"{shared}/{NAME}.lvdash.json")
+    assert workspace_path(FOLDER) == got.parent_path and workspace_path("/Shared/x") == "/Shared/x"
+    body = json.loads(got.serialized_dashboard or "")
+    assert {p["pageType"] for p in body["pages"]} == {"PAGE_TYPE_CANVAS"}
+    assert {(d["catalog"], d["schema"]) for d in body["datasets"]} == {("monitoring_hub", "consolidated")}
+
+    unprefixed = lv.Dashboard.from_dict({**want.dashboard.as_dict(), "parent_path": "/Shared/system-tables-monitor"})
+    for again in (want.dashboard, unprefixed):  # the same folder, named either way
+        with pytest.raises(ResourceAlreadyExists, match="RESOURCE_ALREADY_EXISTS"):
+            client.lakeview.create(again, **where)
+    client.workspace.mkdirs("/Workspace/Users/someone")
+    moved = lv.Dashboard.from_dict({**want.dashboard.as_dict(), "parent_path": "/Workspace/Users/someone"})
+    with pytest.raises(InvalidParameterValue, match="parent_path cannot be updated"):
+        client.lakeview.update(made.dashboard_id, moved, **where)
+    client.lakeview.trash(made.dashboard_id)
+    assert client.lakeview.get(made.dashboard_id).parent_path == f"/Users/{ME}/Trash"
+    assert client.lakeview.create(unprefixed, **where).path == got.path  # the name is free again once trashed

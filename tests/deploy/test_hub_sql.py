@@ -126,3 +126,34 @@ def test_a_table_may_not_bring_its_own_source_columns():
     clash = (*BILLING, Column("source_account", "string"))
     with pytest.raises(InvalidIdentifier, match="source_account"):
         view_select("t", SharedTableSpec(), provided([BILLING, clash, BILLING]))
+
+
+def test_cost_forecast_view_matches_golden_file_parses_and_has_the_local_tables_columns():
+    selects = derived_selects("monitoring_hub", "consolidated", {"all_billing_summary"}, AnalyticsConfig())
+    statement, _ = create_view_sql(
+        "central_hub", "monitoring_hub", "consolidated", "cost_forecast", selects["cost_forecast"]
+    )
+
+    golden = GOLDEN / "view_cost_forecast.sql"
+    if os.environ.get("STM_UPDATE_GOLDEN"):
+        golden.write_text(statement + "\n", encoding="utf-8")
+    assert statement + "\n" == golden.read_text(encoding="utf-8")
+    parsed = sqlglot.parse_one(statement, read="databricks")
+    assert isinstance(parsed, exp.Create) and parsed.kind == "VIEW"
+    query = parsed.expression
+    assert isinstance(query, exp.Select)
+    local = (
+        "level source_account workspace_id as_of history_days method month_to_date_usd month_end_usd next_30_days_usd"
+    )
+    assert query.named_selects == local.split()  # write_forecast's schema, in its order
+    (call,) = [f for f in parsed.find_all(exp.Anonymous) if f.name.lower() == "ai_forecast"]
+    named = {e.this.name: e.expression.sql(dialect="databricks") for e in call.expressions if isinstance(e, exp.Kwarg)}
+    assert named == {
+        "horizon": "DATE_ADD(CURRENT_DATE, 32)",
+        "time_col": "'usage_date'",
+        "value_col": "'cost'",
+        "group_col": "'series'",
+        "frequency": "'D'",
+    }
+    tables = {t.name for t in parsed.find_all(exp.Table)}
+    assert "all_workspaces_costs" in tables and "date_sub(as_of, 91)" in statement
