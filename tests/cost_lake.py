@@ -167,14 +167,14 @@ def derived_tables(cfg: Config, store: LocalTableStore) -> list[str]:
     return [n for n in names if store.exists(cfg.output_name(n))]
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """A value that compares and sorts the same way however Spark delivered it (maps, arrays, structs, doubles)."""
     if isinstance(value, dict):
-        return tuple(sorted((k, _plain(v)) for k, v in value.items()))
+        return tuple(sorted((k, plain(v)) for k, v in value.items()))
     if isinstance(value, (list, tuple)):
-        return tuple(_plain(v) for v in value)
+        return tuple(plain(v) for v in value)
     if hasattr(value, "asDict"):
-        return tuple((k, _plain(v)) for k, v in value.asDict().items())
+        return tuple((k, plain(v)) for k, v in value.asDict().items())
     if isinstance(value, float):
         return float(f"{value:.12g}")  # doubles (ratios, averages) are summed in partition order: 12 digits
     return value
@@ -184,7 +184,7 @@ def table_rows(store: LocalTableStore, name: str) -> list[tuple[Any, ...]]:
     """Every row of ``name`` without audit columns (``_``-prefixed), in a canonical order."""
     df = store.read(name)
     columns = sorted(c for c in df.columns if not c.startswith("_"))
-    rows = [tuple((c, _plain(r[c])) for c in columns) for r in df.select(*columns).collect()]
+    rows = [tuple((c, plain(r[c])) for c in columns) for r in df.select(*columns).collect()]
     return sorted(rows, key=repr)
 
 
