@@ -239,6 +239,9 @@ def test_store_bound_to_another_session_writes_with_that_session(spark, case):
     assert bound.spark is other and case.store.spark is spark
     bound.merge(case.table, _df(other, [("a", 1)]), ["id"], insert_only=True)
     assert case.rows() == [("a", 1)]
+    # and a frame of another session MERGEd by a store of this one (the hub's view sessions do it)
+    assert case.store.merge(case.table, _df(other, [("b", 2)]), ["id"], insert_only=True).inserted == 1
+    assert case.rows() == [("a", 1), ("b", 2)]
 
 
 @pytest.mark.parametrize("bad", ["a.b", "a.b.c; DROP TABLE x", "a.`b`.c", "a.b.c.d", "../x.y.z"])

@@ -239,7 +239,8 @@ class TableStore(ABC):
             f"MERGE WITH SCHEMA EVOLUTION INTO {_braced(self.table_ref(name))} AS t USING {{source}} AS s "
             f"ON {_braced(' AND '.join(condition))}{matched} WHEN NOT MATCHED THEN INSERT *"
         )
-        row = self.spark.sql(query, source=df).first()
+        # on the source's own session: classic Spark names ``df`` there by a temporary view of its session
+        row = df.sparkSession.sql(query, source=df).first()
         counts = row.asDict() if row is not None else {}
         return MergeResult(int(counts.get("num_inserted_rows") or 0), int(counts.get("num_updated_rows") or 0))
 
