@@ -112,11 +112,12 @@ def test_forecast_sql_fills_the_local_columns_from_ai_forecast_on_spark(spark: A
 
     from stm.forecast_sql import forecast_select
 
-    spark.udtf.register("ai_forecast", udtf(_SameWeekdayForecast))
-    spark.createDataFrame(_costs(60, dt.date(2026, 9, 7))).createOrReplaceTempView("forecast_costs")
+    session = spark.newSession()  # the stand-in and the view stay out of the session other tests share
+    session.udtf.register("ai_forecast", udtf(_SameWeekdayForecast))
+    session.createDataFrame(_costs(60, dt.date(2026, 9, 7))).createOrReplaceTempView("forecast_costs")
     rows = {
         (r["level"], r["workspace_id"]): r.asDict()
-        for r in spark.sql(forecast_select(lambda _: "forecast_costs")).collect()
+        for r in session.sql(forecast_select(lambda _: "forecast_costs")).collect()
     }
 
     as_of = dt.date(2026, 11, 5)

@@ -127,7 +127,13 @@ def databricks_hub(spark: Any, cfg: Config, tmp_path_factory: pytest.TempPathFac
         ]
         spark.sql(f"CREATE VIEW {hub}.{view_name(table)} AS {view_select(table, specs[table], provided)}")
     views = {view_name(t) for t in TABLES}
-    derived = derived_selects("spark_catalog", hub, views, cfg.analytics)
+    # cost_forecast calls Databricks SQL's ai_forecast, which open-source Spark lacks: tests/test_forecast.py runs its
+    # SQL with a stand-in; the local hub's forecast is a table of its own, outside this contract
+    derived = {
+        v: select
+        for v, select in derived_selects("spark_catalog", hub, views, cfg.analytics).items()
+        if v != "cost_forecast"
+    }
     for view, select in derived.items():
         spark.sql(f"CREATE VIEW {hub}.{view} AS {select}")
     for view in [*views, *derived]:
